@@ -1,0 +1,199 @@
+//! What each sub-command does.
+
+use gpc_domain::OdsCode;
+use gpc_domain::Region;
+use gpc_domain::audit::AuditFilter;
+use gpc_server::ServerConfig;
+use gpc_store::{SqliteStore, Store};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub async fn serve(
+    listen: SocketAddr,
+    public_url: Option<String>,
+    data_dir: PathBuf,
+) -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        // stdout is for people (the URLs); logs go to stderr.
+        .with_writer(std::io::stderr)
+        .init();
+    let running = gpc_server::bind(ServerConfig {
+        listen,
+        public_url,
+        data_dir: data_dir.clone(),
+    })
+    .await?;
+    println!(
+        "gpc-tasks {} listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        running.addr
+    );
+    println!("data directory: {}", data_dir.display());
+    println!("provider endpoints (FHIR DSTU2, POST /Order):");
+    for org in running.state.region.tenants() {
+        println!(
+            "  {:<7} {:<45} {}/{}/DSTU2/1",
+            org.ods.as_str(),
+            org.name,
+            running.public_url,
+            org.ods.as_str()
+        );
+    }
+    println!("press Ctrl-C to stop");
+    running
+        .serve(async {
+            let _ = tokio::signal::ctrl_c().await;
+            println!("shutting down");
+        })
+        .await
+}
+
+fn open(data_dir: &Path) -> Result<SqliteStore, String> {
+    if !data_dir.join(gpc_store::DATABASE_FILE).exists() {
+        return Err(format!(
+            "no gpc-tasks database in {}; run `gpc-tasks serve --data-dir {}` first",
+            data_dir.display(),
+            data_dir.display()
+        ));
+    }
+    SqliteStore::open(data_dir).map_err(|e| format!("cannot open {}: {e}", data_dir.display()))
+}
+
+fn time(t: jiff::Timestamp) -> String {
+    t.to_zoned(gpc_domain::order_rules::london())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+pub async fn inbox(data_dir: &Path, org: &str, limit: usize, as_json: bool) -> Result<(), String> {
+    let ods = OdsCode::parse(org).ok_or_else(|| format!("'{org}' is not an ODS code"))?;
+    let store = open(data_dir)?;
+    let region = Region::new(store.reference_data().await.map_err(|e| e.to_string())?);
+    if region.tenant(ods.as_str()).is_none() {
+        return Err(format!("{ods} does not receive tasks on this system"));
+    }
+    let tasks = store
+        .inbox(ods.as_str(), limit, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !as_json && tasks.is_empty() {
+        println!("no tasks received by {ods}");
+    }
+    for t in tasks {
+        let nhs = gpc_domain::NhsNumber::parse(&t.nhs_number)
+            .map(|n| n.formatted())
+            .unwrap_or_else(|_| t.nhs_number.clone());
+        let p = &t.provenance;
+        if as_json {
+            let line = json!({
+                "id": t.id,
+                "received_at": t.received_at.to_string(),
+                "from_ods": p.organisation_ods,
+                "from_name": p.organisation_name,
+                "practitioner_sds_id": p.practitioner_sds_id,
+                "practitioner_name": p.practitioner_name,
+                "role_code": p.role_code,
+                "role": p.role_display,
+                "nhs_number": t.nhs_number,
+                "patient_name": t.patient_name,
+                "type": t.task_type.display(),
+                "type_code": t.task_type.code(),
+                "text": t.text,
+                "trace_id": p.trace_id,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{}  from {} ({}) — {} [{}], {}\n  patient {} {}\n  {}: {}\n",
+                time(t.received_at),
+                p.organisation_name,
+                p.organisation_ods,
+                p.practitioner_name,
+                p.role_display,
+                p.practitioner_sds_id,
+                nhs,
+                t.patient_name,
+                t.task_type.display(),
+                t.text
+            );
+        }
+    }
+    Ok(())
+}
+
+fn parse_since(s: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    if let Ok(d) = s.parse::<jiff::civil::Date>() {
+        return d
+            .to_zoned(gpc_domain::order_rules::london())
+            .map(|z| z.timestamp())
+            .map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "--since '{s}' is not a time; use RFC 3339 (2026-11-25T09:00:00Z) or a date (2026-11-25)"
+    ))
+}
+
+pub async fn audit(
+    data_dir: &Path,
+    org: Option<String>,
+    since: Option<String>,
+    limit: usize,
+    as_json: bool,
+) -> Result<(), String> {
+    let since = since.as_deref().map(parse_since).transpose()?;
+    let store = open(data_dir)?;
+    let records = store
+        .audit(AuditFilter {
+            tenant: org,
+            since,
+            limit,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    for r in records {
+        if as_json {
+            let line = json!({
+                "time": r.time.to_string(),
+                "tenant": r.tenant,
+                "trace_id": r.trace_id,
+                "from_asid": r.from_asid,
+                "to_asid": r.to_asid,
+                "interaction": r.interaction,
+                "method": r.method,
+                "path": r.path,
+                "practitioner_sds_id": r.practitioner_sds_id,
+                "organisation_ods": r.organisation_ods,
+                "status": r.status,
+                "error_code": r.error_code,
+                "task_id": r.task_id,
+            });
+            println!("{line}");
+        } else {
+            let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            println!(
+                "{} {} {} {} {} from={} to={} user={} org={} trace={} interaction={} error={} task={}",
+                time(r.time),
+                r.status,
+                r.method,
+                r.path,
+                if r.tenant.is_empty() { "-" } else { &r.tenant },
+                dash(&r.from_asid),
+                dash(&r.to_asid),
+                dash(&r.practitioner_sds_id),
+                dash(&r.organisation_ods),
+                dash(&r.trace_id),
+                dash(&r.interaction),
+                dash(&r.error_code),
+                dash(&r.task_id),
+            );
+        }
+    }
+    Ok(())
+}

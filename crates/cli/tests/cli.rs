@@ -1,0 +1,205 @@
+//! The `gpc-tasks` binary: serve on a fresh data directory, survive SIGKILL,
+//! shut down on Ctrl-C, and show the inbox and the audit trail.
+
+use gpc_testkit::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gpc-tasks");
+
+/// Starts `gpc-tasks serve` on a free port and returns it with its base URL.
+fn serve(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        // Everything the server logs, at the most detailed level, is kept so
+        // tests can check that no patient data reaches a log line.
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(log_file(data_dir))
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .trim()
+        .to_owned();
+    let mut printed = vec![first];
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = printed.join("\n");
+    assert!(
+        text.contains(&format!("http://{addr}/GPC001/DSTU2/1")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("http://{addr}/XOA001/DSTU2/1")),
+        "{text}"
+    );
+    assert!(!text.contains("/X11101/"), "111 receives no tasks: {text}");
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{addr}"))
+}
+
+fn log_file(data_dir: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("server.log"))
+        .unwrap()
+}
+
+fn server_log(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default()
+}
+
+fn run(args: &[&str], data_dir: &Path) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn create(base: &str, text: &str) -> serde_json::Value {
+    let client = reqwest::Client::new();
+    let jwt = Jwt::new("organization/*.write", org_record("GPC001")).encode();
+    let resp = client
+        .post(format!("{base}/GPC001/DSTU2/1/Order"))
+        .headers(headers(CREATE, GPC001_ASID, &jwt))
+        .header("content-type", JSON)
+        .body(order("2", "5", "1", "2", text).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_task_acknowledged_with_201_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = serve(dir.path());
+    let first = create(&base, "First task").await;
+    let second = create(&base, "Second task").await;
+    server.kill().unwrap(); // SIGKILL: no graceful shutdown.
+    server.wait().unwrap();
+
+    let (ok, out, err) = run(&["inbox", "--org", "GPC001", "--json"], dir.path());
+    assert!(ok, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    // Newest first.
+    assert_eq!(lines[0]["id"], second["id"]);
+    assert_eq!(lines[1]["id"], first["id"]);
+    assert_eq!(lines[0]["from_ods"], "Y00001");
+    assert_eq!(lines[0]["practitioner_sds_id"], "G11111116");
+    assert_eq!(lines[0]["role"], "General Medical Practitioner");
+    assert_eq!(lines[0]["nhs_number"], "9476719931");
+    assert_eq!(lines[0]["patient_name"], "Mrs Minnie DAWES");
+    assert_eq!(lines[0]["type"], "Action needed");
+    assert_eq!(lines[0]["text"], "Second task");
+
+    let (ok, out, _) = run(&["inbox", "--org", "GPC001"], dir.path());
+    assert!(ok);
+    assert!(
+        out.contains("North Lincolnshire Extended Access Hub"),
+        "{out}"
+    );
+    assert!(out.contains("Mrs Melissa PARSONS"), "{out}");
+    assert!(out.contains("947 671 9931"), "{out}");
+    assert!(out.find("Second task").unwrap() < out.find("First task").unwrap());
+
+    // A second start reuses the data directory.
+    let (mut server, base) = serve(dir.path());
+    create(&base, "Third task").await;
+    let (ok, out, _) = run(&["inbox", "--org", "GPC001", "--json"], dir.path());
+    assert!(ok);
+    assert_eq!(out.lines().count(), 3);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[tokio::test]
+async fn ctrl_c_shuts_down_cleanly_and_audit_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base) = serve(dir.path());
+    create(&base, "Audited").await;
+    let status = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = server.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit after Ctrl-C: {:?}", out.status);
+
+    let (ok, out, err) = run(&["audit", "--org", "GPC001", "--json"], dir.path());
+    assert!(ok, "{err}");
+    let records: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{out}");
+    assert_eq!(records[0]["status"], 201);
+    assert_eq!(records[0]["practitioner_sds_id"], "G11111116");
+    assert_eq!(records[0]["organisation_ods"], "Y00001");
+    assert_eq!(records[0]["from_asid"], Y00001_ASID);
+    assert!(records[0]["task_id"].is_string());
+    let (ok, out, _) = run(&["audit", "--since", "2200-01-01"], dir.path());
+    assert!(ok);
+    assert!(out.trim().is_empty(), "{out}");
+    let (ok, out, _) = run(&["audit", "--org", "R1A14"], dir.path());
+    assert!(ok);
+    assert!(out.trim().is_empty(), "{out}");
+    let (ok, out, _) = run(&["audit"], dir.path());
+    assert!(ok);
+    assert!(out.contains("201 POST /GPC001/DSTU2/1/Order"), "{out}");
+    // No patient data in the audit text, nor in the server's log.
+    assert!(
+        !out.contains("9476719931") && !out.contains("DAWES"),
+        "{out}"
+    );
+    let log = server_log(dir.path());
+    assert!(
+        log.contains("provider request"),
+        "the log is captured: {log}"
+    );
+    for secret in ["9476719931", "947 671 9931", "DAWES", "Minnie", "Audited"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+}
+
+#[test]
+fn clear_errors_for_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(&["inbox", "--org", "GPC001"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("no gpc-tasks database"), "{err}");
+    let (ok, _, err) = run(&["inbox", "--org", "not an ods"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("not an ODS code"), "{err}");
+    let (ok, _, err) = run(&["audit", "--since", "yesterday"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("--since"), "{err}");
+}

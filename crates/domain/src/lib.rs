@@ -1,0 +1,18 @@
+//! The language of GP Connect Task Management. No I/O lives here.
+
+pub mod audit;
+pub mod ids;
+pub mod reference;
+pub mod task;
+
+pub use ids::{Asid, NhsNumber, NhsNumberError, OdsCode};
+pub mod error;
+pub mod interaction;
+pub mod jwt;
+pub mod order_rules;
+pub mod region;
+pub mod systems;
+
+pub use error::ProviderError;
+pub use interaction::Interaction;
+pub use region::Region;

@@ -1,0 +1,139 @@
+//! Fast look-ups over the reference data, built once at start-up.
+
+use crate::ids::{NhsNumber, OdsCode};
+use crate::reference::{Organisation, Patient, PatientRecord, Practitioner, ReferenceData};
+use std::collections::HashMap;
+
+/// Indexed reference data: what every tenant of the provider can see.
+#[derive(Debug, Default)]
+pub struct Region {
+    data: ReferenceData,
+    org_by_id: HashMap<String, usize>,
+    org_by_ods: HashMap<String, usize>,
+    org_by_site: HashMap<String, usize>,
+    patient_by_id: HashMap<String, usize>,
+    patient_by_nhs: HashMap<NhsNumber, usize>,
+    record_by_holder_patient: HashMap<(String, String), usize>,
+    practitioner_by_id: HashMap<String, usize>,
+}
+
+impl Region {
+    pub fn new(data: ReferenceData) -> Self {
+        let mut region = Region::default();
+        for (i, o) in data.organisations.iter().enumerate() {
+            region.org_by_id.insert(o.id.clone(), i);
+            region.org_by_ods.insert(o.ods.as_str().to_owned(), i);
+            for site in &o.site_codes {
+                region.org_by_site.insert(site.clone(), i);
+            }
+        }
+        for (i, p) in data.patients.iter().enumerate() {
+            region.patient_by_id.insert(p.id.clone(), i);
+            region.patient_by_nhs.insert(p.nhs_number, i);
+        }
+        for (i, r) in data.records.iter().enumerate() {
+            region
+                .record_by_holder_patient
+                .insert((r.holder.as_str().to_owned(), r.patient_id.clone()), i);
+        }
+        for (i, p) in data.practitioners.iter().enumerate() {
+            region.practitioner_by_id.insert(p.id.clone(), i);
+        }
+        region.data = data;
+        region
+    }
+
+    pub fn data(&self) -> &ReferenceData {
+        &self.data
+    }
+
+    pub fn organisations(&self) -> &[Organisation] {
+        &self.data.organisations
+    }
+
+    pub fn organisation(&self, id: &str) -> Option<&Organisation> {
+        self.org_by_id.get(id).map(|&i| &self.data.organisations[i])
+    }
+
+    pub fn organisation_by_ods(&self, ods: &str) -> Option<&Organisation> {
+        self.org_by_ods
+            .get(ods)
+            .map(|&i| &self.data.organisations[i])
+    }
+
+    pub fn organisation_by_site(&self, site: &str) -> Option<&Organisation> {
+        self.org_by_site
+            .get(site)
+            .map(|&i| &self.data.organisations[i])
+    }
+
+    /// Organisations hosting a provider endpoint here: the tenants.
+    pub fn tenants(&self) -> impl Iterator<Item = &Organisation> {
+        self.data
+            .organisations
+            .iter()
+            .filter(|o| o.receives_tasks && o.asid.is_some())
+    }
+
+    pub fn tenant(&self, ods: &str) -> Option<&Organisation> {
+        self.organisation_by_ods(ods)
+            .filter(|o| o.receives_tasks && o.asid.is_some())
+    }
+
+    /// The record `holder` keeps of patient `id`, with the patient.
+    pub fn record(&self, holder: &OdsCode, id: &str) -> Option<(&Patient, &PatientRecord)> {
+        let &r = self
+            .record_by_holder_patient
+            .get(&(holder.as_str().to_owned(), id.to_owned()))?;
+        let patient = self.patient(id)?;
+        Some((patient, &self.data.records[r]))
+    }
+
+    /// The record `holder` keeps of the patient with this NHS number.
+    pub fn record_by_nhs(
+        &self,
+        holder: &OdsCode,
+        nhs: &NhsNumber,
+    ) -> Option<(&Patient, &PatientRecord)> {
+        let &p = self.patient_by_nhs.get(nhs)?;
+        self.record(holder, &self.data.patients[p].id)
+    }
+
+    pub fn patient(&self, id: &str) -> Option<&Patient> {
+        self.patient_by_id.get(id).map(|&i| &self.data.patients[i])
+    }
+
+    pub fn patient_by_nhs(&self, nhs: &NhsNumber) -> Option<&Patient> {
+        self.patient_by_nhs
+            .get(nhs)
+            .map(|&i| &self.data.patients[i])
+    }
+
+    /// A practitioner record. Practitioners are national (SDS) data, so every
+    /// system resolves every record.
+    pub fn practitioner(&self, id: &str) -> Option<&Practitioner> {
+        self.practitioner_by_id
+            .get(id)
+            .map(|&i| &self.data.practitioners[i])
+    }
+
+    /// Every record of an SDS user (one user may hold several role profiles).
+    pub fn practitioners_by_sds<'a>(
+        &'a self,
+        sds_user_id: &'a str,
+    ) -> impl Iterator<Item = &'a Practitioner> {
+        self.data
+            .practitioners
+            .iter()
+            .filter(move |p| p.sds_user_id == sds_user_id)
+    }
+
+    /// The usual GP shown as a patient's care provider: the first practitioner
+    /// of the registered practice.
+    pub fn usual_gp(&self, practice: &OdsCode) -> Option<&Practitioner> {
+        self.data
+            .practitioners
+            .iter()
+            .find(|p| &p.organisation == practice)
+    }
+}

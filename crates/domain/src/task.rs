@@ -1,0 +1,84 @@
+//! A received task as the provider stores it, with its provenance.
+
+use jiff::Timestamp;
+
+/// Task type, value set `gpconnect-task-type-1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskType {
+    /// Code `1`: a notification.
+    InformationOnly,
+    /// Code `2`: an action is requested.
+    ActionNeeded,
+}
+
+impl TaskType {
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "1" => Some(Self::InformationOnly),
+            "2" => Some(Self::ActionNeeded),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::InformationOnly => "1",
+            Self::ActionNeeded => "2",
+        }
+    }
+
+    pub fn display(self) -> &'static str {
+        match self {
+            Self::InformationOnly => "Information only",
+            Self::ActionNeeded => "Action needed",
+        }
+    }
+}
+
+/// A business identifier (`system|value`) of an Order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BusinessIdentifier {
+    pub system: String,
+    pub value: String,
+}
+
+/// The practitioner and organisation who sent the task, from the validated JWT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub sender_asid: String,
+    pub organisation_ods: String,
+    pub organisation_name: String,
+    pub practitioner_sds_id: String,
+    pub practitioner_name: String,
+    pub role_code: String,
+    pub role_display: String,
+    pub trace_id: String,
+}
+
+/// A task accepted by a provider, ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    /// Server-assigned resource id (a UUID).
+    pub id: String,
+    pub version_id: String,
+    /// ODS code of the receiving organisation (the tenant).
+    pub tenant: String,
+    /// Keys under which a repeat of this request finds this task:
+    /// the consumer's identifiers and any `If-None-Exist` identifier.
+    pub idempotency_keys: Vec<BusinessIdentifier>,
+    /// The provider-generated `urn:uuid:` business identifier value.
+    pub provider_identifier: String,
+    pub patient_id: String,
+    pub nhs_number: String,
+    pub patient_name: String,
+    pub source_org_id: String,
+    pub task_type: TaskType,
+    pub text: String,
+    pub received_at: Timestamp,
+    pub provenance: Provenance,
+    /// The complete stored Order (FHIR JSON) as it is returned to callers.
+    pub resource: serde_json::Value,
+}
+
+/// A task as read back from the store.
+pub type StoredTask = NewTask;

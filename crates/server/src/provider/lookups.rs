@@ -1,0 +1,111 @@
+//! Reads and searches of Patient, Organization and Practitioner (spec §5).
+
+use super::resources;
+use super::response::FhirReply;
+use super::search_params::IdentifierParam;
+use crate::state::AppState;
+use gpc_domain::reference::Organisation;
+use gpc_domain::systems::IdSystem;
+use gpc_domain::{NhsNumber, ProviderError};
+
+/// The NHS number a Patient search asks for, checked before the JWT's record is compared with it.
+pub fn patient_search_nhs(param: &IdentifierParam) -> Result<NhsNumber, ProviderError> {
+    if IdSystem::parse(&param.system) != Some(IdSystem::NhsNumber) {
+        return Err(ProviderError::InvalidIdentifierSystem(format!(
+            "a Patient search takes the system {}",
+            gpc_domain::systems::NHS_NUMBER
+        )));
+    }
+    NhsNumber::parse(&param.value).map_err(|e| ProviderError::InvalidNhsNumber(e.to_string()))
+}
+
+pub fn search_patient(state: &AppState, tenant: &Organisation, nhs: &NhsNumber) -> FhirReply {
+    let found = state
+        .region
+        .record_by_nhs(&tenant.ods, nhs)
+        .filter(|(p, _)| p.deceased.is_none())
+        .map(|(p, _)| resources::patient(p, &state.region));
+    FhirReply::ok(resources::searchset(
+        &state.provider_root(tenant.ods.as_str()),
+        found.into_iter().collect(),
+    ))
+}
+
+pub fn read_patient(
+    state: &AppState,
+    tenant: &Organisation,
+    id: &str,
+) -> Result<FhirReply, ProviderError> {
+    let (patient, _) = state.region.record(&tenant.ods, id).ok_or_else(|| {
+        ProviderError::PatientNotFound(format!("no Patient with id {} on this system", short(id)))
+    })?;
+    Ok(FhirReply::ok(resources::patient(patient, &state.region))
+        .with_etag(resources::REFERENCE_VERSION))
+}
+
+pub fn search_organization(
+    state: &AppState,
+    tenant: &Organisation,
+    param: &IdentifierParam,
+) -> Result<FhirReply, ProviderError> {
+    let found = match IdSystem::parse(&param.system) {
+        Some(IdSystem::OdsOrganizationCode) => state.region.organisation_by_ods(&param.value),
+        Some(IdSystem::OdsSiteCode) => state.region.organisation_by_site(&param.value),
+        _ => {
+            return Err(ProviderError::InvalidParameter(
+                "an Organization search takes the system ods-organization-code or ods-site-code"
+                    .into(),
+            ));
+        }
+    };
+    Ok(FhirReply::ok(resources::searchset(
+        &state.provider_root(tenant.ods.as_str()),
+        found.map(resources::organization).into_iter().collect(),
+    )))
+}
+
+pub fn read_organization(state: &AppState, id: &str) -> Result<FhirReply, ProviderError> {
+    let org = state.region.organisation(id).ok_or_else(|| {
+        ProviderError::OrganisationNotFound(format!(
+            "no Organization with id {} on this system",
+            short(id)
+        ))
+    })?;
+    Ok(FhirReply::ok(resources::organization(org)).with_etag(resources::REFERENCE_VERSION))
+}
+
+pub fn search_practitioner(
+    state: &AppState,
+    tenant: &Organisation,
+    param: &IdentifierParam,
+) -> Result<FhirReply, ProviderError> {
+    if IdSystem::parse(&param.system) != Some(IdSystem::SdsUserId) {
+        return Err(ProviderError::InvalidParameter(
+            "a Practitioner search takes the system sds-user-id".into(),
+        ));
+    }
+    let found = state
+        .region
+        .practitioners_by_sds(&param.value)
+        .map(|p| resources::practitioner(p, &state.region))
+        .collect();
+    Ok(FhirReply::ok(resources::searchset(
+        &state.provider_root(tenant.ods.as_str()),
+        found,
+    )))
+}
+
+pub fn read_practitioner(state: &AppState, id: &str) -> Result<FhirReply, ProviderError> {
+    let p = state.region.practitioner(id).ok_or_else(|| {
+        ProviderError::PractitionerNotFound(format!(
+            "no Practitioner with id {} on this system",
+            short(id)
+        ))
+    })?;
+    Ok(FhirReply::ok(resources::practitioner(p, &state.region))
+        .with_etag(resources::REFERENCE_VERSION))
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(64).collect()
+}

@@ -1,0 +1,200 @@
+//! FHIR DSTU2 resources built from reference data, as the provider serves them.
+
+use gpc_domain::reference::{Address, Organisation, Patient, Practitioner};
+use gpc_domain::region::Region;
+use gpc_domain::systems::*;
+use serde_json::{Value, json};
+
+/// Reference data does not change while serving, so every record is version 1.
+pub const REFERENCE_VERSION: &str = "1";
+const REFERENCE_LAST_UPDATED: &str = "2026-01-01T00:00:00+00:00";
+
+fn meta(profile: &str) -> Value {
+    json!({"versionId": REFERENCE_VERSION, "lastUpdated": REFERENCE_LAST_UPDATED, "profile": [profile]})
+}
+
+fn address(a: &Address) -> Value {
+    json!({"use": "home", "line": a.lines, "city": a.city, "postalCode": a.postcode})
+}
+
+fn verification_display(code: &str) -> &'static str {
+    match code {
+        "01" => "Number present and verified",
+        "02" => "Number present but not traced",
+        "03" => "Trace required",
+        "04" => "Trace attempted - No match or multiple match found",
+        "05" => "Trace needs to be resolved - (NHS number or patient detail conflict)",
+        "06" => "Trace in progress",
+        "07" => "Number not present and trace not required",
+        "08" => "Trace postponed (baby under six weeks old)",
+        _ => "Unknown",
+    }
+}
+
+pub fn patient(p: &Patient, region: &Region) -> Value {
+    let mut resource = serde_json::Map::new();
+    resource.insert("resourceType".into(), json!("Patient"));
+    resource.insert("id".into(), json!(p.id));
+    resource.insert("meta".into(), meta(PROFILE_PATIENT));
+    resource.insert(
+        "identifier".into(),
+        json!([{
+            "extension": [{
+                "url": NHS_NUMBER_VERIFICATION_EXTENSION,
+                "valueCodeableConcept": {"coding": [{
+                    "system": NHS_NUMBER_VERIFICATION_VALUESET,
+                    "code": p.verification_status,
+                    "display": verification_display(&p.verification_status)
+                }]}
+            }],
+            "system": NHS_NUMBER,
+            "value": p.nhs_number.as_digits()
+        }]),
+    );
+    resource.insert(
+        "name".into(),
+        json!([{"use": "official", "family": [p.family], "given": [p.given], "prefix": [p.title]}]),
+    );
+    if !p.sensitive
+        && let Some(phone) = &p.telephone
+    {
+        resource.insert(
+            "telecom".into(),
+            json!([{"system": "phone", "value": phone, "use": "home"}]),
+        );
+    }
+    resource.insert("gender".into(), json!(p.gender.as_fhir()));
+    resource.insert("birthDate".into(), json!(p.birth_date.to_string()));
+    if let Some(died) = p.deceased {
+        resource.insert("deceasedDateTime".into(), json!(died.to_string()));
+    }
+    if !p.sensitive {
+        resource.insert("address".into(), json!([address(&p.address)]));
+    }
+    if let Some(gp) = region.usual_gp(&p.registered_practice) {
+        resource.insert(
+            "careProvider".into(),
+            json!([{"reference": format!("Practitioner/{}", gp.id), "display": gp.display_name()}]),
+        );
+    }
+    if let Some(practice) = region.organisation_by_ods(p.registered_practice.as_str()) {
+        resource.insert(
+            "managingOrganization".into(),
+            json!({"reference": format!("Organization/{}", practice.id), "display": practice.name}),
+        );
+    }
+    Value::Object(resource)
+}
+
+pub fn organization(o: &Organisation) -> Value {
+    let mut identifiers = vec![json!({"system": ODS_ORGANIZATION_CODE, "value": o.ods.as_str()})];
+    identifiers.extend(
+        o.site_codes
+            .iter()
+            .map(|s| json!({"system": ODS_SITE_CODE, "value": s})),
+    );
+    let mut resource = json!({
+        "resourceType": "Organization",
+        "id": o.id,
+        "meta": meta(PROFILE_ORGANIZATION),
+        "identifier": identifiers,
+        "type": {"text": o.care_setting},
+        "name": o.name,
+        "telecom": [{"system": "phone", "value": o.telephone, "use": "work"}],
+    });
+    if let Some(a) = &o.address {
+        resource["address"] =
+            json!([{"use": "work", "line": a.lines, "city": a.city, "postalCode": a.postcode}]);
+    }
+    resource
+}
+
+pub fn practitioner(p: &Practitioner, region: &Region) -> Value {
+    let mut role = json!({
+        "role": {"coding": [{"system": SDS_JOB_ROLE, "code": p.role_code, "display": p.role_display}]}
+    });
+    if let Some(org) = region.organisation_by_ods(p.organisation.as_str()) {
+        role["managingOrganization"] =
+            json!({"reference": format!("Organization/{}", org.id), "display": org.name});
+    }
+    json!({
+        "resourceType": "Practitioner",
+        "id": p.id,
+        "meta": meta(PROFILE_PRACTITIONER),
+        "identifier": [
+            {"system": SDS_USER_ID, "value": p.sds_user_id},
+            {"system": SDS_ROLE_PROFILE_ID, "value": format!("{}{}", p.organisation, p.id)}
+        ],
+        "name": {"family": [p.family], "given": [p.given], "prefix": [p.title]},
+        "practitionerRole": [role],
+    })
+}
+
+/// A `searchset` Bundle of resources served under `root`.
+pub fn searchset(root: &str, resources: Vec<Value>) -> Value {
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .map(|r| {
+            let url = format!(
+                "{root}/{}/{}",
+                r["resourceType"].as_str().unwrap_or_default(),
+                r["id"].as_str().unwrap_or_default()
+            );
+            json!({"fullUrl": url, "resource": r})
+        })
+        .collect();
+    let mut bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "meta": {"lastUpdated": jiff::Timestamp::now().to_string()},
+        "type": "searchset",
+        "total": entries.len(),
+    });
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    bundle
+}
+
+/// The Conformance statement (spec §6), the same for every tenant but its URL.
+pub fn conformance(root: &str) -> Value {
+    let lookup = |kind: &str, profile: &str, system: &str| {
+        json!({
+            "type": kind,
+            "profile": {"reference": profile},
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{"name": "identifier", "type": "token", "documentation": format!("{system}|value")}]
+        })
+    };
+    json!({
+        "resourceType": "Conformance",
+        "meta": {"versionId": "1", "lastUpdated": REFERENCE_LAST_UPDATED},
+        "url": format!("{root}/metadata"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "name": "GP Connect Task Management",
+        "status": "active",
+        "publisher": "gpc-tasks",
+        "date": "2026-11-25",
+        "description": "GP Connect Task Management provider (DSTU2 1.0.0-beta): receives notifications and tasks about one patient.",
+        "kind": "instance",
+        "software": {"name": "gpc-tasks", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {"description": "gpc-tasks multi-tenant provider", "url": root},
+        "fhirVersion": "1.0.2",
+        "acceptUnknown": "both",
+        "format": ["application/json+fhir", "application/xml+fhir"],
+        "rest": [{
+            "mode": "server",
+            "resource": [
+                lookup("Patient", PROFILE_PATIENT, NHS_NUMBER),
+                lookup("Organization", PROFILE_ORGANIZATION, ODS_ORGANIZATION_CODE),
+                lookup("Practitioner", PROFILE_PRACTITIONER, SDS_USER_ID),
+                {
+                    "type": "Order",
+                    "profile": {"reference": PROFILE_ORDER},
+                    "interaction": [{"code": "create"}],
+                    "conditionalCreate": true
+                }
+            ]
+        }]
+    })
+}

@@ -1,0 +1,98 @@
+//! Durable storage behind one trait, so that the handlers do not know which
+//! database holds their tasks. SQLite (embedded, WAL, group commit) is the
+//! default backend; a PostgreSQL backend is to follow behind the same trait
+//! and must pass the same conformance suite (`tests/store_conformance.rs`).
+
+mod sqlite;
+
+pub use sqlite::{DATABASE_FILE, SCHEMA_VERSION, SqliteStore};
+
+use gpc_domain::audit::{AuditFilter, AuditRecord};
+use gpc_domain::reference::ReferenceData;
+use gpc_domain::task::{BusinessIdentifier, NewTask, StoredTask};
+use jiff::Timestamp;
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Reference data, seeded from the demo region when the store is new. Called once at start.
+    async fn reference_data(&self) -> Result<ReferenceData, StoreError>;
+
+    /// Durably stores a task (on disk when this returns Ok) together with its audit record, unless
+    /// a task of the same tenant + `provenance.sender_asid` already holds any of its
+    /// `idempotency_keys` (system+value): then nothing is stored, the audit record included, and
+    /// the already-stored task is returned. Exactly one task under concurrent duplicates.
+    async fn create_task(
+        &self,
+        task: NewTask,
+        audit: AuditRecord,
+    ) -> Result<CreateOutcome, StoreError>;
+
+    async fn find_by_identifier(
+        &self,
+        tenant: &str,
+        sender_asid: &str,
+        key: &BusinessIdentifier,
+    ) -> Result<Option<StoredTask>, StoreError>;
+
+    async fn get_task(&self, tenant: &str, id: &str) -> Result<Option<StoredTask>, StoreError>;
+
+    /// Newest first (`received_at` desc, then id desc), at most `limit`, optionally strictly
+    /// older than `before` in that order (keyset paging: pass the last task of a page).
+    async fn inbox(
+        &self,
+        tenant: &str,
+        limit: usize,
+        before: Option<(Timestamp, String)>,
+    ) -> Result<Vec<StoredTask>, StoreError>;
+
+    async fn count_tasks(&self, tenant: &str) -> Result<u64, StoreError>;
+
+    /// Queues an audit record; never blocks the request path. Written with the next group commit.
+    fn record_audit(&self, record: AuditRecord);
+
+    /// Newest first; filter by tenant and `since` (inclusive); `limit` 0 = no limit.
+    async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Waits until everything queued so far (audit included) is committed. Used at shutdown and by tests.
+    async fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// What `create_task` did: the request's answer is 201 for `Created`, 200 for `Existing`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created(StoredTask),
+    /// A task already held one of the idempotency keys; this is that task, unchanged.
+    Existing(StoredTask),
+}
+
+impl CreateOutcome {
+    pub fn task(&self) -> &StoredTask {
+        match self {
+            CreateOutcome::Created(t) | CreateOutcome::Existing(t) => t,
+        }
+    }
+
+    pub fn into_task(self) -> StoredTask {
+        match self {
+            CreateOutcome::Created(t) | CreateOutcome::Existing(t) => t,
+        }
+    }
+
+    pub fn is_created(&self) -> bool {
+        matches!(self, CreateOutcome::Created(_))
+    }
+}
+
+/// Messages never carry stored values (NHS numbers, names, task text), so they may be logged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Storage busy or unavailable (locked, disk full, I/O error, shutting down): the caller
+    /// answers 503 and the client may retry.
+    #[error("storage busy or unavailable: {0}")]
+    Busy(String),
+    /// Stored data that cannot be read back as it was written.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}

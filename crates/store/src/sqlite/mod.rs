@@ -1,0 +1,359 @@
+//! The embedded backend: one SQLite file in WAL mode, one writer thread doing
+//! group commits, and a few read-only connections for the readers.
+
+/// The task columns, in the order `codec::decode_task` reads them. A macro so
+/// that queries are literals, built once at compile time.
+macro_rules! task_columns {
+    () => {
+        "id, version_id, tenant, sender_asid, idempotency_keys, provider_identifier, patient_id, \
+         nhs_number, patient_name, source_org_id, task_type, text, received_at, sender_ods, \
+         sender_name, practitioner_sds_id, practitioner_name, role_code, role_display, trace_id, \
+         resource"
+    };
+}
+
+/// The audit columns, in the order `codec::decode_audit` reads them.
+macro_rules! audit_columns {
+    () => {
+        "time, tenant, trace_id, from_asid, to_asid, interaction, method, path, \
+         practitioner_sds_id, organisation_ods, status, error_code, task_id"
+    };
+}
+
+mod checkpointer;
+mod codec;
+mod readers;
+mod schema;
+mod writer;
+
+pub use schema::SCHEMA_VERSION;
+
+use crate::{CreateOutcome, Store, StoreError};
+use codec::EncodedTask;
+use gpc_domain::audit::{AuditFilter, AuditRecord};
+use gpc_domain::reference::ReferenceData;
+use gpc_domain::task::{BusinessIdentifier, NewTask, StoredTask};
+use jiff::Timestamp;
+use readers::Readers;
+use rusqlite::{Connection, OpenFlags, Params, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use writer::{Op, Writer};
+
+/// The database file inside a data directory.
+pub const DATABASE_FILE: &str = "gpc-tasks.db";
+
+/// Long enough to ride out a checkpoint or another process's open; short
+/// enough that a stuck lock turns into a 503 rather than a hung request.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// WAL pages (32 MiB at the default page size) before the writer checkpoints itself.
+const WRITER_CHECKPOINT_PAGES: u32 = 8_000;
+
+/// Large enough to amortise a commit, small enough not to hold up the
+/// creates queued behind a bulk load for long.
+const BULK_CHUNK: usize = 10_000;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    readers: Arc<Readers>,
+    writer: Writer,
+}
+
+impl SqliteStore {
+    /// Opens (creating the directory and file when needed) `data_dir/gpc-tasks.db`,
+    /// migrates it to this binary's schema and seeds the demo region into a new file.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Busy(format!("cannot create the data directory: {e}")))?;
+        let path = data_dir.join(DATABASE_FILE);
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_err)?;
+        configure_writer(&conn)?;
+        let version = schema::migrate(&mut conn)?;
+        seed_if_new(&mut conn)?;
+        let checkpointer = checkpointer::Checkpointer::spawn(&path)?;
+        let writer = Writer::spawn(conn, checkpointer)?;
+        tracing::info!(path = %path.display(), schema_version = version, "store opened");
+        Ok(Self {
+            readers: Arc::new(Readers::new(path.clone())),
+            path,
+            writer,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fast path for benchmarks: inserts many tasks in large transactions,
+    /// without audit and without the idempotency look-up. A key already held
+    /// keeps pointing at its first task. Each chunk of `BULK_CHUNK` commits on
+    /// its own: after an error, the chunks before it stay stored.
+    pub async fn bulk_insert(&self, tasks: Vec<NewTask>) -> Result<(), StoreError> {
+        let mut remaining = tasks.into_iter();
+        loop {
+            let chunk: Vec<NewTask> = remaining.by_ref().take(BULK_CHUNK).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let encoded = encode_off_thread(chunk).await?;
+            self.writer
+                .call(|reply| Op::Bulk {
+                    tasks: encoded,
+                    reply,
+                })
+                .await?;
+        }
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.readers.run(f).await
+    }
+}
+
+fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Other(format!(
+            "the data file cannot use WAL mode (got {mode})"
+        )));
+    }
+    // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power
+    // loss, and a 201 promises the task is on disk.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db_err)?;
+    // The checkpointer thread does most checkpoints; the writer's own, this
+    // late, only finishes what it left so that the WAL can restart.
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+        .map_err(db_err)?;
+    // Keeps a burst from leaving a huge WAL file behind once checkpointed.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+fn seed_if_new(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    if codec::reference_is_empty(&tx)? {
+        codec::insert_reference(&tx, &gpc_directory::demo_region()).map_err(db_err)?;
+        tracing::info!("store seeded with the demo region");
+    }
+    tx.commit().map_err(db_err)
+}
+
+/// JSON encoding is CPU work; done on a blocking thread so that a large bulk
+/// load does not stall the async workers.
+async fn encode_off_thread(tasks: Vec<NewTask>) -> Result<Vec<EncodedTask>, StoreError> {
+    tokio::task::spawn_blocking(move || tasks.into_iter().map(EncodedTask::new).collect())
+        .await
+        .map_err(|e| StoreError::Other(format!("encoding task failed: {e}")))?
+}
+
+/// Maps SQLite failures to what the caller can do about them.
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            C::DatabaseBusy
+            | C::DatabaseLocked
+            | C::SystemIoFailure
+            | C::DiskFull
+            | C::CannotOpen
+            | C::FileLockingProtocolFailed
+            | C::OutOfMemory
+            | C::ReadOnly
+            | C::PermissionDenied => return StoreError::Busy(e.to_string()),
+            C::DatabaseCorrupt | C::NotADatabase => return StoreError::Corrupt(e.to_string()),
+            _ => {}
+        }
+    }
+    StoreError::Other(e.to_string())
+}
+
+pub(crate) fn query_tasks(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> Result<Vec<NewTask>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
+    let mut rows = stmt.query(params).map_err(db_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        out.push(codec::decode_task(row)?);
+    }
+    Ok(out)
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn reference_data(&self) -> Result<ReferenceData, StoreError> {
+        self.read(codec::read_reference).await
+    }
+
+    async fn create_task(
+        &self,
+        task: NewTask,
+        audit: AuditRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        let task = Box::new(EncodedTask::new(task)?);
+        self.writer
+            .call(|reply| Op::Create { task, audit, reply })
+            .await
+    }
+
+    async fn find_by_identifier(
+        &self,
+        tenant: &str,
+        sender_asid: &str,
+        key: &BusinessIdentifier,
+    ) -> Result<Option<StoredTask>, StoreError> {
+        let args = [tenant, sender_asid, &key.system, &key.value].map(str::to_owned);
+        self.read(move |c| {
+            let sql = concat!(
+                "SELECT ",
+                task_columns!(),
+                " FROM tasks WHERE id = (SELECT task_id FROM task_identifiers \
+                 WHERE tenant = ?1 AND sender_asid = ?2 AND system = ?3 AND value = ?4)"
+            );
+            query_tasks(c, sql, params![args[0], args[1], args[2], args[3]]).map(|mut v| v.pop())
+        })
+        .await
+    }
+
+    async fn get_task(&self, tenant: &str, id: &str) -> Result<Option<StoredTask>, StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.read(move |c| {
+            let sql = concat!(
+                "SELECT ",
+                task_columns!(),
+                " FROM tasks WHERE id = ?1 AND tenant = ?2"
+            );
+            query_tasks(c, sql, params![id, tenant]).map(|mut v| v.pop())
+        })
+        .await
+    }
+
+    async fn inbox(
+        &self,
+        tenant: &str,
+        limit: usize,
+        before: Option<(Timestamp, String)>,
+    ) -> Result<Vec<StoredTask>, StoreError> {
+        let tenant = tenant.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let before = match before {
+            Some((ts, id)) => Some((codec::timestamp_to_ns(ts)?, id)),
+            None => None,
+        };
+        self.read(move |c| match before {
+            None => query_tasks(
+                c,
+                concat!(
+                    "SELECT ",
+                    task_columns!(),
+                    " FROM tasks WHERE tenant = ?1 \
+                     ORDER BY received_at DESC, id DESC LIMIT ?2"
+                ),
+                params![tenant, limit],
+            ),
+            // A row value, so that SQLite seeks the inbox index to the page start.
+            Some((ns, id)) => query_tasks(
+                c,
+                concat!(
+                    "SELECT ",
+                    task_columns!(),
+                    " FROM tasks WHERE tenant = ?1 AND (received_at, id) < (?3, ?4) \
+                     ORDER BY received_at DESC, id DESC LIMIT ?2"
+                ),
+                params![tenant, limit, ns, id],
+            ),
+        })
+        .await
+    }
+
+    async fn count_tasks(&self, tenant: &str) -> Result<u64, StoreError> {
+        let tenant = tenant.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT COUNT(*) FROM tasks WHERE tenant = ?1")
+                .and_then(|mut s| s.query_row([tenant], |r| r.get::<_, i64>(0)))
+                .map(|n| n.unsigned_abs())
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    fn record_audit(&self, record: AuditRecord) {
+        if self.writer.send(Op::Audit(record)).is_err() {
+            tracing::warn!("audit record dropped: the store writer has stopped");
+        }
+    }
+
+    async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let since = filter.since.map(codec::timestamp_to_ns).transpose()?;
+        // SQLite reads a negative LIMIT as none.
+        let limit = match filter.limit {
+            0 => -1,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        };
+        let tenant = filter.tenant;
+        self.read(move |c| {
+            // One literal per filter shape, so that each uses its index; the
+            // `?n IS NULL` terms only keep the three parameters bindable in all.
+            let sql = match (&tenant, since) {
+                (None, None) => concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit WHERE ?1 IS NULL AND ?2 IS NULL \
+                     ORDER BY time DESC, seq DESC LIMIT ?3"
+                ),
+                (Some(_), None) => concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit WHERE tenant = ?1 AND ?2 IS NULL \
+                     ORDER BY time DESC, seq DESC LIMIT ?3"
+                ),
+                (None, Some(_)) => concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit WHERE ?1 IS NULL AND time >= ?2 \
+                     ORDER BY time DESC, seq DESC LIMIT ?3"
+                ),
+                (Some(_), Some(_)) => concat!(
+                    "SELECT ",
+                    audit_columns!(),
+                    " FROM audit WHERE tenant = ?1 AND time >= ?2 \
+                     ORDER BY time DESC, seq DESC LIMIT ?3"
+                ),
+            };
+            let mut stmt = c.prepare_cached(sql).map_err(db_err)?;
+            let mut rows = stmt.query(params![tenant, since, limit]).map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(db_err)? {
+                out.push(codec::decode_audit(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.writer.call(Op::Flush).await
+    }
+}

@@ -1,0 +1,69 @@
+//! Read-only connections for the readers. WAL lets them read alongside the
+//! writer; each runs on a blocking thread so that a query never stalls the
+//! async workers.
+
+use super::db_err;
+use crate::StoreError;
+use rusqlite::{Connection, OpenFlags};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Idle connections kept for reuse; a burst beyond this opens extra ones,
+/// which are closed after use rather than kept.
+const MAX_IDLE: usize = 4;
+
+pub(super) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let conn = this.take()?;
+            let result = f(&conn);
+            this.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("store read task failed: {e}")))?
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.lock().pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_err)?;
+        conn.busy_timeout(super::BUSY_TIMEOUT).map_err(db_err)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.lock();
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// A panic while holding the lock cannot leave the list inconsistent, so a
+    /// poisoned lock is still usable.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,229 @@
+//! Versioned migrations, tracked in `PRAGMA user_version`.
+//!
+//! A migration, once released, is never edited: a change to the schema is a
+//! new entry at the end of the list, so that a newer binary brings an older
+//! data file up to date at open.
+
+use super::db_err;
+use crate::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Entry `i` takes the file from version `i` to version `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+const V1: &str = r#"
+-- Reference data. `position` keeps the order of the source lists, so that the
+-- data reads back exactly as it was seeded.
+CREATE TABLE organisations (
+    position         INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    ods              TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    care_setting     TEXT NOT NULL,
+    asid             TEXT,
+    receives_tasks   INTEGER NOT NULL,
+    telephone        TEXT NOT NULL,
+    site_codes       TEXT NOT NULL,  -- JSON array of strings
+    address_lines    TEXT,           -- JSON array of strings; NULL when there is no address
+    address_city     TEXT,
+    address_postcode TEXT
+);
+
+CREATE TABLE patients (
+    position            INTEGER PRIMARY KEY,
+    id                  TEXT NOT NULL UNIQUE,
+    nhs_number          TEXT NOT NULL,
+    title               TEXT NOT NULL,
+    given               TEXT NOT NULL,
+    family              TEXT NOT NULL,
+    birth_date          TEXT NOT NULL,  -- ISO 8601 date
+    gender              TEXT NOT NULL,  -- FHIR code
+    address_lines       TEXT NOT NULL,  -- JSON array of strings
+    address_city        TEXT NOT NULL,
+    address_postcode    TEXT NOT NULL,
+    telephone           TEXT,
+    registered_practice TEXT NOT NULL,
+    verification_status TEXT NOT NULL,
+    sensitive           INTEGER NOT NULL,
+    deceased            TEXT            -- ISO 8601 date
+);
+
+CREATE TABLE patient_records (
+    position     INTEGER PRIMARY KEY,
+    holder       TEXT NOT NULL,
+    patient_id   TEXT NOT NULL,
+    relationship TEXT NOT NULL,
+    ended        TEXT               -- ISO 8601 date
+);
+
+CREATE TABLE practitioners (
+    position     INTEGER PRIMARY KEY,
+    id           TEXT NOT NULL,
+    sds_user_id  TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    given        TEXT NOT NULL,
+    family       TEXT NOT NULL,
+    organisation TEXT NOT NULL,
+    role_code    TEXT NOT NULL,
+    role_display TEXT NOT NULL
+);
+
+-- Received tasks: the stored Order as JSON, plus columns for what is searched
+-- and shown in the inbox.
+CREATE TABLE tasks (
+    id                  TEXT PRIMARY KEY NOT NULL,
+    version_id          TEXT NOT NULL,
+    tenant              TEXT NOT NULL,
+    sender_asid         TEXT NOT NULL,
+    idempotency_keys    TEXT NOT NULL,  -- JSON [[system, value], ...] in the order received
+    provider_identifier TEXT NOT NULL,
+    patient_id          TEXT NOT NULL,
+    nhs_number          TEXT NOT NULL,
+    patient_name        TEXT NOT NULL,
+    source_org_id       TEXT NOT NULL,
+    task_type           TEXT NOT NULL,  -- gpconnect-task-type-1 code
+    text                TEXT NOT NULL,
+    received_at         INTEGER NOT NULL,  -- nanoseconds since the Unix epoch
+    sender_ods          TEXT NOT NULL,
+    sender_name         TEXT NOT NULL,
+    practitioner_sds_id TEXT NOT NULL,
+    practitioner_name   TEXT NOT NULL,
+    role_code           TEXT NOT NULL,
+    role_display        TEXT NOT NULL,
+    trace_id            TEXT NOT NULL,
+    resource            TEXT NOT NULL   -- the stored Order, FHIR JSON
+);
+CREATE INDEX tasks_inbox ON tasks (tenant, received_at DESC, id DESC);
+
+-- One row per idempotency key: the primary key is what makes a repeat find
+-- the first task instead of storing a second one.
+CREATE TABLE task_identifiers (
+    tenant      TEXT NOT NULL,
+    sender_asid TEXT NOT NULL,
+    system      TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    task_id     TEXT NOT NULL,
+    PRIMARY KEY (tenant, sender_asid, system, value)
+) WITHOUT ROWID;
+
+-- `seq` breaks ties between records of the same instant: later written, newer.
+CREATE TABLE audit (
+    seq                 INTEGER PRIMARY KEY,
+    time                INTEGER NOT NULL,  -- nanoseconds since the Unix epoch
+    tenant              TEXT NOT NULL,
+    trace_id            TEXT,
+    from_asid           TEXT,
+    to_asid             TEXT,
+    interaction         TEXT,
+    method              TEXT NOT NULL,
+    path                TEXT NOT NULL,
+    practitioner_sds_id TEXT,
+    organisation_ods    TEXT,
+    status              INTEGER NOT NULL,
+    error_code          TEXT,
+    task_id             TEXT
+);
+CREATE INDEX audit_time ON audit (time);
+CREATE INDEX audit_tenant_time ON audit (tenant, time);
+"#;
+
+/// Brings the file up to this binary's schema; returns the version it is at.
+pub(super) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
+    apply(conn, MIGRATIONS)
+}
+
+/// All pending migrations go in one transaction, so that a failure leaves the
+/// file at its old version, and the version is read inside it, so that two
+/// processes opening one new file do not both apply them.
+fn apply(conn: &mut Connection, migrations: &[&str]) -> Result<u32, StoreError> {
+    let target = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    let current: u32 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if current > target {
+        return Err(StoreError::Other(format!(
+            "the data file has schema version {current}, newer than this program's {target}; \
+             use a newer gpc-tasks"
+        )));
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Other(format!("migration to schema version {}: {e}", i + 1))
+        })?;
+    }
+    if current < target {
+        tx.pragma_update(None, "user_version", target)
+            .map_err(db_err)?;
+        tracing::info!(from = current, to = target, "store schema migrated");
+    }
+    tx.commit().map_err(db_err)?;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(conn: &Connection) -> u32 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_newer_list_migrates_an_older_file_and_keeps_its_data() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let v1 = "CREATE TABLE t (a TEXT NOT NULL);";
+        let v2 = "ALTER TABLE t ADD COLUMN b TEXT NOT NULL DEFAULT 'x';";
+        assert_eq!(apply(&mut conn, &[v1]).unwrap(), 1);
+        conn.execute("INSERT INTO t (a) VALUES ('kept')", [])
+            .unwrap();
+        assert_eq!(apply(&mut conn, &[v1, v2]).unwrap(), 2);
+        assert_eq!(version(&conn), 2);
+        let row: (String, String) = conn
+            .query_row("SELECT a, b FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(row, ("kept".to_owned(), "x".to_owned()));
+        // Applying again is a no-op: v1 would fail if it ran twice.
+        assert_eq!(apply(&mut conn, &[v1, v2]).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_old_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let v1 = "CREATE TABLE t (a TEXT);";
+        apply(&mut conn, &[v1]).unwrap();
+        let broken = "CREATE TABLE u (a TEXT); CREATE TABLE t (a TEXT);";
+        assert!(apply(&mut conn, &[v1, broken]).is_err());
+        assert_eq!(version(&conn), 1);
+        let u_exists: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'u')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!u_exists);
+    }
+
+    #[test]
+    fn a_file_from_a_newer_binary_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(matches!(err, StoreError::Other(m) if m.contains("newer")));
+    }
+
+    #[test]
+    fn the_real_migrations_apply_to_an_empty_file() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(version(&conn), SCHEMA_VERSION);
+    }
+}

@@ -1,0 +1,326 @@
+//! The single writer: one thread owns the write connection and commits
+//! whatever is waiting in one transaction (group commit), so that throughput
+//! is bounded by the number of fsyncs per batch, not per request. Each waiter
+//! is answered only after the commit that holds its write.
+
+use super::checkpointer::Checkpointer;
+use super::codec::{self, EncodedTask};
+use super::db_err;
+use crate::{CreateOutcome, StoreError};
+use gpc_domain::audit::AuditRecord;
+use gpc_domain::task::{BusinessIdentifier, NewTask};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// Enough to amortise an fsync over many requests, small enough that one
+/// commit does not keep the first waiter of the batch long.
+const MAX_BATCH_OPS: usize = 512;
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+pub(super) enum Op {
+    Create {
+        task: Box<EncodedTask>,
+        audit: AuditRecord,
+        reply: Reply<CreateOutcome>,
+    },
+    Audit(AuditRecord),
+    Bulk {
+        tasks: Vec<EncodedTask>,
+        reply: Reply<()>,
+    },
+    Flush(Reply<()>),
+}
+
+/// The sending side; dropping it lets the thread drain the queue, commit and stop.
+pub(super) struct Writer {
+    tx: Option<mpsc::Sender<Op>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn spawn(conn: Connection, checkpointer: Checkpointer) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("gpc-store-writer".into())
+            .spawn(move || run(conn, rx, checkpointer))
+            .map_err(|e| StoreError::Other(format!("cannot start the store writer: {e}")))?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `op`; fails once the writer has stopped.
+    pub fn send(&self, op: Op) -> Result<(), StoreError> {
+        match &self.tx {
+            Some(tx) => tx.send(op).map_err(|_| stopped()),
+            None => Err(stopped()),
+        }
+    }
+
+    /// Queues an op that carries `reply` and waits for its answer.
+    pub async fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(op(reply))?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("store writer thread panicked");
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Busy("the store writer has stopped".into())
+}
+
+fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, checkpointer: Checkpointer) {
+    // `recv` keeps returning queued ops after the sender is dropped and fails
+    // only once the queue is empty, so shutdown commits everything queued.
+    while let Ok(first) = rx.recv() {
+        let mut batch = Vec::with_capacity(64);
+        batch.push(first);
+        while batch.len() < MAX_BATCH_OPS {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, batch);
+        checkpointer.poke();
+    }
+    // Stopped before the write connection closes, so that this close can be
+    // the last one, which checkpoints the WAL into the file.
+    drop(checkpointer);
+    tracing::debug!("store writer stopped");
+}
+
+/// An op done inside the open transaction, to be answered after the commit.
+enum Done {
+    Create(Reply<CreateOutcome>, Box<Result<CreateOutcome, StoreError>>),
+    Unit(Reply<()>, Result<(), StoreError>),
+}
+
+fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let err = db_err(e);
+            tracing::error!(error = %err, ops = batch.len(), "store batch could not start");
+            fail_all(batch, &err);
+            return;
+        }
+    };
+    let mut done = Vec::with_capacity(batch.len());
+    let mut audits_lost = 0usize;
+    let mut ops = batch.into_iter();
+    while let Some(op) = ops.next() {
+        match op {
+            Op::Create { task, audit, reply } => {
+                let result = in_savepoint(&tx, |c| create(c, *task, &audit));
+                done.push(Done::Create(reply, Box::new(result)));
+            }
+            Op::Audit(record) => {
+                if let Err(e) = codec::insert_audit(&tx, &record) {
+                    audits_lost += 1;
+                    tracing::warn!(error = %e, "audit record not written");
+                }
+            }
+            Op::Bulk { tasks, reply } => {
+                let result = in_savepoint(&tx, |c| bulk(c, &tasks));
+                done.push(Done::Unit(reply, result));
+            }
+            Op::Flush(reply) => done.push(Done::Unit(reply, Ok(()))),
+        }
+        // SQLite rolls the whole transaction back on some errors (disk full,
+        // I/O); going on would run the rest of the batch outside any
+        // transaction, so the batch stops here and everyone is told.
+        if tx.is_autocommit() {
+            let err = StoreError::Busy("the batch transaction was rolled back".into());
+            tracing::error!(error = %err, "store batch aborted");
+            answer(done, Some(&err));
+            fail_all(ops.collect(), &err);
+            return;
+        }
+    }
+    match tx.commit() {
+        Ok(()) => {
+            if audits_lost > 0 {
+                tracing::warn!(count = audits_lost, "audit records lost");
+            }
+            answer(done, None);
+        }
+        Err(e) => {
+            let err = db_err(e);
+            tracing::error!(error = %err, ops = done.len(), "store batch commit failed");
+            answer(done, Some(&err));
+        }
+    }
+}
+
+/// Answers every waiter; `failed` replaces the successes when the commit did not happen.
+fn answer(done: Vec<Done>, failed: Option<&StoreError>) {
+    for d in done {
+        // A waiter that gave up (its request was cancelled) is not an error.
+        match d {
+            Done::Create(reply, result) => {
+                let _ = reply.send(override_ok(*result, failed));
+            }
+            Done::Unit(reply, result) => {
+                let _ = reply.send(override_ok(result, failed));
+            }
+        }
+    }
+}
+
+fn override_ok<T>(
+    result: Result<T, StoreError>,
+    failed: Option<&StoreError>,
+) -> Result<T, StoreError> {
+    match (result, failed) {
+        (Ok(_), Some(e)) => Err(e.clone()),
+        (r, _) => r,
+    }
+}
+
+fn fail_all(ops: Vec<Op>, err: &StoreError) {
+    let mut audits = 0usize;
+    for op in ops {
+        match op {
+            Op::Create { reply, .. } => {
+                let _ = reply.send(Err(err.clone()));
+            }
+            Op::Bulk { reply, .. } | Op::Flush(reply) => {
+                let _ = reply.send(Err(err.clone()));
+            }
+            Op::Audit(_) => audits += 1,
+        }
+    }
+    if audits > 0 {
+        tracing::warn!(count = audits, "audit records lost");
+    }
+}
+
+/// Makes one op all-or-nothing inside the batch, so that its failure (a
+/// constraint, say) leaves no half-written task and does not fail the others.
+fn in_savepoint<T>(
+    conn: &Connection,
+    op: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let exec = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(db_err)
+    };
+    exec("SAVEPOINT op")?;
+    match op(conn) {
+        Ok(v) => {
+            exec("RELEASE op")?;
+            Ok(v)
+        }
+        Err(e) => {
+            if !conn.is_autocommit() {
+                // Best effort: the original error is what the waiter needs to see.
+                let _ = exec("ROLLBACK TO op").and_then(|_| exec("RELEASE op"));
+            }
+            Err(e)
+        }
+    }
+}
+
+fn create(
+    conn: &Connection,
+    task: EncodedTask,
+    audit: &AuditRecord,
+) -> Result<CreateOutcome, StoreError> {
+    let t = &task.task;
+    let sender = &t.provenance.sender_asid;
+    // Earlier ops of this batch are visible here, so duplicates within one
+    // batch resolve in arrival order like duplicates across batches.
+    for key in &t.idempotency_keys {
+        if let Some(existing_id) = holder_of(conn, &t.tenant, sender, key)? {
+            let existing = read_task(conn, &existing_id)?.ok_or_else(|| {
+                StoreError::Corrupt("an identifier points to a missing task".into())
+            })?;
+            return Ok(CreateOutcome::Existing(existing));
+        }
+    }
+    codec::insert_task(conn, &task).map_err(db_err)?;
+    insert_keys(conn, t, false)?;
+    codec::insert_audit(conn, audit)?;
+    Ok(CreateOutcome::Created(task.task))
+}
+
+/// The benchmark fast path: no audit, no lookup before the insert. A key
+/// already held keeps its first task, as `create` would have.
+fn bulk(conn: &Connection, tasks: &[EncodedTask]) -> Result<(), StoreError> {
+    for task in tasks {
+        codec::insert_task(conn, task).map_err(db_err)?;
+        insert_keys(conn, &task.task, true)?;
+    }
+    Ok(())
+}
+
+fn insert_keys(conn: &Connection, t: &NewTask, keep_existing: bool) -> Result<(), StoreError> {
+    let sql = if keep_existing {
+        "INSERT OR IGNORE INTO task_identifiers (tenant, sender_asid, system, value, task_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5)"
+    } else {
+        "INSERT INTO task_identifiers (tenant, sender_asid, system, value, task_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5)"
+    };
+    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
+    for (i, key) in t.idempotency_keys.iter().enumerate() {
+        // The same key twice in one request (identifier and If-None-Exist) is one key.
+        if t.idempotency_keys[..i].contains(key) {
+            continue;
+        }
+        stmt.execute(params![
+            t.tenant,
+            t.provenance.sender_asid,
+            key.system,
+            key.value,
+            t.id
+        ])
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn holder_of(
+    conn: &Connection,
+    tenant: &str,
+    sender_asid: &str,
+    key: &BusinessIdentifier,
+) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached(
+        "SELECT task_id FROM task_identifiers \
+         WHERE tenant = ?1 AND sender_asid = ?2 AND system = ?3 AND value = ?4",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![tenant, sender_asid, key.system, key.value], |r| {
+            r.get(0)
+        })
+        .optional()
+    })
+    .map_err(db_err)
+}
+
+fn read_task(conn: &Connection, id: &str) -> Result<Option<NewTask>, StoreError> {
+    super::query_tasks(
+        conn,
+        concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = ?1"),
+        params![id],
+    )
+    .map(|mut v| v.pop())
+}

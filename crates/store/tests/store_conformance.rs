@@ -1,0 +1,432 @@
+//! The behaviour every `Store` backend must have, written once against
+//! `Arc<dyn Store>`. A backend joins by providing a `Backend` factory and one
+//! `conformance_suite!` line (see `mod sqlite` at the end); a PostgreSQL
+//! backend would skip itself when no test database URL is set.
+
+mod common;
+
+use common::{at, audit_for, key, task};
+use gpc_domain::audit::{AuditFilter, AuditRecord};
+use gpc_domain::task::NewTask;
+use gpc_store::{CreateOutcome, Store, StoreError};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// One test's own storage. `open` may be called again after the previous
+/// store is dropped, to check what survived.
+pub trait Backend {
+    fn open(&self) -> Arc<dyn Store>;
+}
+
+macro_rules! conformance_suite {
+    ($backend:path; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                let backend = $backend();
+                crate::suite::$test(&*backend).await;
+            }
+        )*
+    };
+}
+
+mod suite {
+    use super::*;
+
+    const GPC001: &str = "GPC001";
+    const R1A14: &str = "R1A14";
+    const HUB_ASID: &str = "200000000370";
+    const PHYSIO_ASID: &str = "200000000373";
+
+    async fn create(store: &dyn Store, t: &NewTask) -> CreateOutcome {
+        store
+            .create_task(t.clone(), audit_for(t, 201))
+            .await
+            .expect("create_task")
+    }
+
+    async fn find(store: &dyn Store, tenant: &str, sender: &str, k: &str) -> Option<NewTask> {
+        let k = key(k);
+        store
+            .find_by_identifier(tenant, sender, &k)
+            .await
+            .expect("find_by_identifier")
+    }
+
+    pub async fn reference_data_is_seeded_once(backend: &dyn Backend) {
+        let expected = gpc_directory::demo_region();
+        let store = backend.open();
+        assert_eq!(store.reference_data().await.unwrap(), expected);
+        drop(store);
+        let store = backend.open();
+        assert_eq!(store.reference_data().await.unwrap(), expected);
+    }
+
+    pub async fn create_then_get_round_trips_every_field(backend: &dyn Backend) {
+        let store = backend.open();
+        let t = task(GPC001, HUB_ASID, &["order-1", "order-1-alt"], at(0));
+        assert_eq!(create(&*store, &t).await, CreateOutcome::Created(t.clone()));
+        assert_eq!(
+            store.get_task(GPC001, &t.id).await.unwrap(),
+            Some(t.clone())
+        );
+        // The resource's key order is kept, not just its content.
+        let stored = store.get_task(GPC001, &t.id).await.unwrap().unwrap();
+        assert_eq!(
+            serde_json::to_string(&stored.resource).unwrap(),
+            serde_json::to_string(&t.resource).unwrap()
+        );
+        // A task belongs to its tenant only.
+        assert_eq!(store.get_task(R1A14, &t.id).await.unwrap(), None);
+        assert_eq!(store.get_task(GPC001, "no-such-id").await.unwrap(), None);
+        for k in ["order-1", "order-1-alt"] {
+            assert_eq!(
+                find(&*store, GPC001, HUB_ASID, k).await,
+                Some(t.clone()),
+                "{k}"
+            );
+        }
+        assert_eq!(find(&*store, GPC001, HUB_ASID, "other").await, None);
+        assert_eq!(find(&*store, GPC001, PHYSIO_ASID, "order-1").await, None);
+    }
+
+    pub async fn create_stores_its_audit_record(backend: &dyn Backend) {
+        let store = backend.open();
+        let t = task(GPC001, HUB_ASID, &["a"], at(0));
+        create(&*store, &t).await;
+        // Committed with the task: visible without a flush.
+        let records = store.audit(AuditFilter::default()).await.unwrap();
+        assert_eq!(records, vec![audit_for(&t, 201)]);
+    }
+
+    pub async fn a_duplicate_by_any_key_returns_the_first_task(backend: &dyn Backend) {
+        let store = backend.open();
+        let first = task(GPC001, HUB_ASID, &["a", "b"], at(0));
+        assert!(create(&*store, &first).await.is_created());
+        for keys in [&["b"][..], &["c", "b"], &["a"], &["a", "b"]] {
+            let repeat = task(GPC001, HUB_ASID, keys, at(1));
+            let outcome = create(&*store, &repeat).await;
+            assert_eq!(outcome, CreateOutcome::Existing(first.clone()), "{keys:?}");
+        }
+        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 1);
+        // Nothing of a repeat is stored, its audit record included.
+        store.flush().await.unwrap();
+        assert_eq!(store.audit(AuditFilter::default()).await.unwrap().len(), 1);
+        // "c" came with a repeat, so it was not stored.
+        assert_eq!(find(&*store, GPC001, HUB_ASID, "c").await, None);
+    }
+
+    pub async fn one_key_twice_in_a_task_is_one_key(backend: &dyn Backend) {
+        let store = backend.open();
+        let t = task(GPC001, HUB_ASID, &["same", "same"], at(0));
+        assert_eq!(create(&*store, &t).await, CreateOutcome::Created(t.clone()));
+        assert_eq!(store.get_task(GPC001, &t.id).await.unwrap(), Some(t));
+    }
+
+    pub async fn a_task_without_keys_is_always_created(backend: &dyn Backend) {
+        let store = backend.open();
+        for i in 0..3 {
+            assert!(
+                create(&*store, &task(GPC001, HUB_ASID, &[], at(i)))
+                    .await
+                    .is_created()
+            );
+        }
+        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 3);
+    }
+
+    pub async fn the_same_key_from_another_sender_or_tenant_is_created(backend: &dyn Backend) {
+        let store = backend.open();
+        let tasks = [
+            task(GPC001, HUB_ASID, &["k"], at(0)),
+            task(GPC001, PHYSIO_ASID, &["k"], at(1)),
+            task(R1A14, HUB_ASID, &["k"], at(2)),
+        ];
+        for t in &tasks {
+            assert_eq!(create(&*store, t).await, CreateOutcome::Created(t.clone()));
+        }
+        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 2);
+        assert_eq!(store.count_tasks(R1A14).await.unwrap(), 1);
+        // Another key system is another key.
+        let mut other_system = task(GPC001, HUB_ASID, &[], at(3));
+        other_system.idempotency_keys = vec![gpc_domain::task::BusinessIdentifier {
+            system: "urn:other".to_owned(),
+            value: "k".to_owned(),
+        }];
+        assert!(create(&*store, &other_system).await.is_created());
+    }
+
+    pub async fn concurrent_duplicates_store_exactly_one(backend: &dyn Backend) {
+        let store = backend.open();
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let t = task(GPC001, HUB_ASID, &["dup"], at(i));
+                tokio::spawn(async move { store.create_task(t.clone(), audit_for(&t, 201)).await })
+            })
+            .collect();
+        let mut created = Vec::new();
+        let mut existing = Vec::new();
+        for h in handles {
+            match h.await.unwrap().unwrap() {
+                CreateOutcome::Created(t) => created.push(t),
+                CreateOutcome::Existing(t) => existing.push(t),
+            }
+        }
+        assert_eq!(created.len(), 1);
+        assert_eq!(existing.len(), 49);
+        assert!(existing.iter().all(|t| *t == created[0]));
+        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 1);
+    }
+
+    pub async fn concurrent_distinct_creates_are_all_stored(backend: &dyn Backend) {
+        let store = backend.open();
+        let tasks: Vec<_> = (0..1000)
+            .map(|i| task(GPC001, HUB_ASID, &[&format!("order-{i}")], at(i)))
+            .collect();
+        let handles: Vec<_> = tasks
+            .iter()
+            .cloned()
+            .map(|t| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.create_task(t.clone(), audit_for(&t, 201)).await })
+            })
+            .collect();
+        for h in handles {
+            assert!(h.await.unwrap().unwrap().is_created());
+        }
+        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 1000);
+        for t in tasks.iter().step_by(97) {
+            assert_eq!(
+                store.get_task(GPC001, &t.id).await.unwrap().as_ref(),
+                Some(t)
+            );
+        }
+        let all = store.inbox(GPC001, 2000, None).await.unwrap();
+        let ids: HashSet<&str> = all.iter().map(|t| t.id.as_str()).collect();
+        assert!(tasks.iter().all(|t| ids.contains(t.id.as_str())));
+    }
+
+    pub async fn a_failing_task_does_not_fail_its_batch(backend: &dyn Backend) {
+        let store = backend.open();
+        let first = task(GPC001, HUB_ASID, &["first"], at(0));
+        create(&*store, &first).await;
+        // Same resource id as a stored task, new keys: a constraint error.
+        let mut clash = task(GPC001, HUB_ASID, &["clash"], at(1));
+        clash.id = first.id.clone();
+        let others: Vec<_> = (0..20)
+            .map(|i| task(GPC001, HUB_ASID, &[&format!("o{i}")], at(2 + i)))
+            .collect();
+        let mut handles = Vec::new();
+        for (i, t) in others.iter().cloned().enumerate() {
+            if i == 10 {
+                let (store, clash) = (Arc::clone(&store), clash.clone());
+                handles.push(tokio::spawn(async move {
+                    store
+                        .create_task(clash.clone(), audit_for(&clash, 201))
+                        .await
+                }));
+            }
+            let store = Arc::clone(&store);
+            handles.push(tokio::spawn(async move {
+                store.create_task(t.clone(), audit_for(&t, 201)).await
+            }));
+        }
+        let results: Vec<Result<CreateOutcome, StoreError>> = futures_join(handles).await;
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| matches!(r, Ok(o) if o.is_created()))
+                .count(),
+            20
+        );
+        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 21);
+        // Nothing of the failed task remains: its key is free.
+        assert_eq!(find(&*store, GPC001, HUB_ASID, "clash").await, None);
+        assert_eq!(
+            store.get_task(GPC001, &first.id).await.unwrap(),
+            Some(first)
+        );
+    }
+
+    async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+
+    pub async fn inbox_is_newest_first_paged_and_per_tenant(backend: &dyn Backend) {
+        let store = backend.open();
+        let mut mine = Vec::new();
+        // Out of order on purpose, with two sharing one instant (ordered by id then).
+        for s in [3, 1, 4, 0, 2, 2] {
+            let t = task(GPC001, HUB_ASID, &[], at(s));
+            create(&*store, &t).await;
+            mine.push(t);
+        }
+        create(&*store, &task(R1A14, HUB_ASID, &[], at(10))).await;
+        mine.sort_by(|a, b| (b.received_at, &b.id).cmp(&(a.received_at, &a.id)));
+        let ids = |ts: &[NewTask]| -> Vec<String> { ts.iter().map(|t| t.id.clone()).collect() };
+
+        let all = store.inbox(GPC001, 100, None).await.unwrap();
+        assert_eq!(all, mine);
+
+        let mut pages = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store.inbox(GPC001, 4, before.clone()).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            let last = page.last().unwrap();
+            before = Some((last.received_at, last.id.clone()));
+            pages.push(ids(&page));
+        }
+        assert_eq!(pages.len(), 2);
+        assert_eq!(pages[0], ids(&mine[..4]));
+        assert_eq!(pages[1], ids(&mine[4..]));
+
+        // Strictly older: the page after the first of two equal instants holds the second.
+        let tie = mine.iter().position(|t| t.received_at == at(2)).unwrap();
+        let after_tie = store
+            .inbox(
+                GPC001,
+                1,
+                Some((mine[tie].received_at, mine[tie].id.clone())),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ids(&after_tie), ids(&mine[tie + 1..tie + 2]));
+
+        assert_eq!(store.inbox(GPC001, 0, None).await.unwrap(), vec![]);
+        let theirs = store.inbox(R1A14, 100, None).await.unwrap();
+        assert_eq!(theirs.len(), 1);
+        assert_eq!(theirs[0].tenant, R1A14);
+        assert_eq!(store.inbox("XPH001", 100, None).await.unwrap(), vec![]);
+        assert_eq!(store.count_tasks("XPH001").await.unwrap(), 0);
+    }
+
+    pub async fn audit_is_queued_then_flushed_and_filtered(backend: &dyn Backend) {
+        let store = backend.open();
+        let record = |tenant: &str, s: i64, status: u16| AuditRecord {
+            time: at(s),
+            tenant: tenant.to_owned(),
+            method: "GET".to_owned(),
+            path: format!("/{tenant}/fhir/metadata"),
+            status,
+            error_code: (status >= 400).then(|| "BAD_REQUEST".to_owned()),
+            ..AuditRecord::default()
+        };
+        let records = [
+            record(GPC001, 1, 200),
+            record(R1A14, 2, 200),
+            record(GPC001, 3, 400),
+            record("", 4, 404),
+            record(GPC001, 5, 200),
+        ];
+        for r in &records {
+            store.record_audit(r.clone());
+        }
+        store.flush().await.unwrap();
+
+        let newest_first: Vec<AuditRecord> = records.iter().rev().cloned().collect();
+        let all = store.audit(AuditFilter::default()).await.unwrap();
+        assert_eq!(all, newest_first);
+
+        let filter = |tenant: Option<&str>, since: Option<i64>, limit: usize| AuditFilter {
+            tenant: tenant.map(str::to_owned),
+            since: since.map(at),
+            limit,
+        };
+        let times = |rs: Vec<AuditRecord>| -> Vec<jiff::Timestamp> {
+            rs.into_iter().map(|r| r.time).collect()
+        };
+        let got = store.audit(filter(Some(GPC001), None, 0)).await.unwrap();
+        assert_eq!(times(got), [at(5), at(3), at(1)]);
+        let got = store.audit(filter(None, Some(3), 0)).await.unwrap();
+        assert_eq!(times(got), [at(5), at(4), at(3)]);
+        let got = store.audit(filter(Some(GPC001), Some(2), 0)).await.unwrap();
+        assert_eq!(times(got), [at(5), at(3)]);
+        let got = store.audit(filter(None, None, 2)).await.unwrap();
+        assert_eq!(times(got), [at(5), at(4)]);
+        let got = store.audit(filter(Some("XPH001"), None, 0)).await.unwrap();
+        assert!(got.is_empty());
+    }
+
+    pub async fn audit_records_of_one_instant_read_newest_written_first(backend: &dyn Backend) {
+        let store = backend.open();
+        for status in [200, 201, 202] {
+            store.record_audit(AuditRecord {
+                time: at(0),
+                status,
+                ..AuditRecord::default()
+            });
+        }
+        store.flush().await.unwrap();
+        let got = store.audit(AuditFilter::default()).await.unwrap();
+        let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [202, 201, 200]);
+    }
+
+    pub async fn tasks_and_audit_persist_across_reopen(backend: &dyn Backend) {
+        let store = backend.open();
+        let t = task(GPC001, HUB_ASID, &["kept"], at(0));
+        create(&*store, &t).await;
+        store.record_audit(AuditRecord {
+            time: at(1),
+            tenant: GPC001.to_owned(),
+            status: 200,
+            ..AuditRecord::default()
+        });
+        // No flush: dropping the store commits what is queued.
+        drop(store);
+
+        let store = backend.open();
+        assert_eq!(
+            store.get_task(GPC001, &t.id).await.unwrap(),
+            Some(t.clone())
+        );
+        let repeat = task(GPC001, HUB_ASID, &["kept"], at(2));
+        assert_eq!(create(&*store, &repeat).await, CreateOutcome::Existing(t));
+        assert_eq!(store.audit(AuditFilter::default()).await.unwrap().len(), 2);
+    }
+}
+
+mod sqlite {
+    use super::Backend;
+    use gpc_store::{SqliteStore, Store};
+    use std::sync::Arc;
+    use tempfile::TempDir;
+
+    struct Sqlite(TempDir);
+
+    impl Backend for Sqlite {
+        fn open(&self) -> Arc<dyn Store> {
+            Arc::new(SqliteStore::open(self.0.path()).expect("open the SQLite store"))
+        }
+    }
+
+    fn backend() -> Box<dyn Backend> {
+        Box::new(Sqlite(tempfile::tempdir().unwrap()))
+    }
+
+    conformance_suite!(backend;
+        reference_data_is_seeded_once,
+        create_then_get_round_trips_every_field,
+        create_stores_its_audit_record,
+        a_duplicate_by_any_key_returns_the_first_task,
+        one_key_twice_in_a_task_is_one_key,
+        a_task_without_keys_is_always_created,
+        the_same_key_from_another_sender_or_tenant_is_created,
+        concurrent_duplicates_store_exactly_one,
+        concurrent_distinct_creates_are_all_stored,
+        a_failing_task_does_not_fail_its_batch,
+        inbox_is_newest_first_paged_and_per_tenant,
+        audit_is_queued_then_flushed_and_filtered,
+        audit_records_of_one_instant_read_newest_written_first,
+        tasks_and_audit_persist_across_reopen,
+    );
+}
