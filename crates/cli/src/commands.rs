@@ -2,18 +2,13 @@
 
 use gpc_domain::OdsCode;
 use gpc_domain::Region;
-use gpc_domain::audit::AuditFilter;
+use gpc_domain::audit::{AuditFilter, SspAuditFilter};
 use gpc_server::ServerConfig;
 use gpc_store::{SqliteStore, Store};
 use serde_json::json;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-pub async fn serve(
-    listen: SocketAddr,
-    public_url: Option<String>,
-    data_dir: PathBuf,
-) -> Result<(), String> {
+pub async fn serve(config: ServerConfig) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -21,12 +16,8 @@ pub async fn serve(
         // stdout is for people (the URLs); logs go to stderr.
         .with_writer(std::io::stderr)
         .init();
-    let running = gpc_server::bind(ServerConfig {
-        listen,
-        public_url,
-        data_dir: data_dir.clone(),
-    })
-    .await?;
+    let data_dir = config.data_dir.clone();
+    let running = gpc_server::bind(config).await?;
     println!(
         "gpc-tasks {} listening on {}",
         env!("CARGO_PKG_VERSION"),
@@ -43,6 +34,10 @@ pub async fn serve(
             org.ods.as_str()
         );
     }
+    println!(
+        "Spine Security Proxy: {}/ssp/{{provider endpoint URL}}",
+        running.public_url
+    );
     println!("press Ctrl-C to stop");
     running
         .serve(async {
@@ -195,5 +190,78 @@ pub async fn audit(
             );
         }
     }
+    Ok(())
+}
+
+pub async fn ssp_audit(
+    data_dir: &Path,
+    since: Option<String>,
+    limit: usize,
+    as_json: bool,
+) -> Result<(), String> {
+    let since = since.as_deref().map(parse_since).transpose()?;
+    let store = open(data_dir)?;
+    let records = store
+        .ssp_audit(SspAuditFilter { since, limit })
+        .await
+        .map_err(|e| e.to_string())?;
+    let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    for r in records {
+        if as_json {
+            let line = json!({
+                "time": r.time.to_string(),
+                "trace_id": r.trace_id,
+                "from_asid": r.from_asid,
+                "to_asid": r.to_asid,
+                "interaction": r.interaction,
+                "method": r.method,
+                "target": r.target,
+                "status": r.status,
+                "duration_us": r.duration_us,
+                "refusal": r.refusal,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{} {} {} {} from={} to={} trace={} interaction={} {}us refusal={}",
+                time(r.time),
+                r.status,
+                r.method,
+                r.target,
+                dash(&r.from_asid),
+                dash(&r.to_asid),
+                dash(&r.trace_id),
+                dash(&r.interaction),
+                r.duration_us,
+                dash(&r.refusal),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes the development certificates for the SSP and every demo
+/// organisation that has a Spine system.
+pub fn certs(out: &Path) -> Result<(), String> {
+    let systems: Vec<(String, String)> = gpc_directory::demo_region()
+        .organisations
+        .into_iter()
+        .filter_map(|o| Some((o.ods.as_str().to_owned(), o.asid?.as_str().to_owned())))
+        .collect();
+    let written = gpc_server::tls::certs::write_development_set(out, &systems)?;
+    println!(
+        "CA certificate: {}",
+        out.join(gpc_server::tls::certs::CA_FILE).display()
+    );
+    for w in written {
+        println!(
+            "  {:<7} CN={:<21} {} {}",
+            w.name,
+            w.common_name,
+            w.cert.display(),
+            w.key.display()
+        );
+    }
+    println!("development use only: anyone holding these keys can act as these systems");
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The `gpc-tasks` command line.
 
 mod commands;
+mod send_commands;
+mod spine_args;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -31,11 +33,22 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080", env = "GPC_LISTEN")]
         listen: SocketAddr,
-        /// Base of absolute URLs (default http://{listen}).
+        /// Base of absolute URLs (default http://{listen}, https with --tls-cert).
         #[arg(long, env = "GPC_PUBLIC_URL")]
         public_url: Option<String>,
         #[command(flatten)]
         data: DataArgs,
+        #[command(flatten)]
+        tls: spine_args::TlsArgs,
+        #[command(flatten)]
+        ssp: spine_args::SspArgs,
+    },
+    /// Generate a development CA and a certificate and key for the SSP and for
+    /// every demo organisation with an ASID (subject CN = the ASID).
+    Certs {
+        /// Folder to write ca.pem, ssp.pem/.key and {ODS}.pem/.key into.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// List the tasks an organisation received, newest first.
     Inbox {
@@ -51,11 +64,14 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
-    /// Show the provider audit trail, newest first.
+    /// Show the provider audit trail (or, with --ssp, the SSP's), newest first.
     Audit {
         /// Only requests to this organisation (ODS code).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ssp")]
         org: Option<String>,
+        /// The Spine Security Proxy's audit trail instead of the providers'.
+        #[arg(long)]
+        ssp: bool,
         /// Only records at or after this time (RFC 3339, e.g. 2026-11-25T09:00:00Z, or a date).
         #[arg(long)]
         since: Option<String>,
@@ -63,6 +79,59 @@ enum Command {
         limit: usize,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Send a task or notification about one patient, and follow it until it is
+    /// delivered, rejected or failed. Exit code 0 delivered, 2 rejected or no
+    /// electronic route, 3 failed.
+    Send {
+        /// SDS user id of the person sending (e.g. G11111116).
+        #[arg(long = "as", value_name = "SDS_USER_ID")]
+        user: String,
+        /// NHS number of the patient (spaces allowed).
+        #[arg(long)]
+        patient: String,
+        /// "action" (action needed) or "info" (information only).
+        #[arg(long = "type", value_parser = send_commands::parse_task_type)]
+        task_type: gpc_domain::task::TaskType,
+        /// What the recipient should know or do.
+        #[arg(long)]
+        text: String,
+        /// ODS code of the recipient (default: the patient's registered practice, from PDS).
+        #[arg(long)]
+        to: Option<String>,
+        /// ODS code of the sending organisation (default: the user's).
+        #[arg(long)]
+        from: Option<String>,
+        /// Events and the result as JSON lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: send_commands::NetworkArgs,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the tasks an organisation sent, newest first, with their attempts.
+    Sent {
+        /// ODS code of the sending organisation.
+        #[arg(long)]
+        from: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Retry a task that failed, and follow it (exit codes as for send).
+    Retry {
+        /// The sent task's id (from `send` or `sent`).
+        task: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: send_commands::NetworkArgs,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -87,7 +156,19 @@ pub fn run() -> ExitCode {
                 listen,
                 public_url,
                 data,
-            } => commands::serve(listen, public_url, data.data_dir).await,
+                tls,
+                ssp,
+            } => {
+                let config = gpc_server::ServerConfig {
+                    listen,
+                    public_url,
+                    data_dir: data.data_dir,
+                    tls: tls.config(),
+                    ssp: ssp.config(),
+                };
+                commands::serve(config).await
+            }
+            Command::Certs { out } => commands::certs(&out),
             Command::Inbox {
                 org,
                 limit,
@@ -95,16 +176,60 @@ pub fn run() -> ExitCode {
                 data,
             } => commands::inbox(&data.data_dir, &org, limit, json).await,
             Command::Audit {
+                ssp: true,
+                since,
+                limit,
+                json,
+                data,
+                ..
+            } => commands::ssp_audit(&data.data_dir, since, limit, json).await,
+            Command::Audit {
                 org,
                 since,
                 limit,
                 json,
                 data,
+                ssp: false,
             } => commands::audit(&data.data_dir, org, since, limit, json).await,
+            Command::Send {
+                user,
+                patient,
+                task_type,
+                text,
+                to,
+                from,
+                json,
+                net,
+                data,
+            } => {
+                let args = send_commands::SendArgs {
+                    user,
+                    patient,
+                    task_type,
+                    text,
+                    to,
+                    from,
+                    json,
+                };
+                return send_commands::send(&data.data_dir, &net, args).await;
+            }
+            Command::Sent {
+                from,
+                limit,
+                json,
+                data,
+            } => return send_commands::sent(&data.data_dir, &from, limit, json).await,
+            Command::Retry {
+                task,
+                json,
+                net,
+                data,
+            } => return send_commands::retry(&data.data_dir, &net, &task, json).await,
         }
+        .map(|()| ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE

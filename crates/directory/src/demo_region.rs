@@ -7,9 +7,9 @@
 
 use gpc_domain::reference::{
     Address, Gender, Organisation, Patient, PatientRecord, Practitioner, ReferenceData,
-    RelationshipType,
+    RelationshipType, SharingAgreement,
 };
-use gpc_domain::{Asid, NhsNumber, OdsCode};
+use gpc_domain::{Asid, Interaction, NhsNumber, OdsCode};
 use jiff::civil::Date;
 
 struct OrgRow {
@@ -574,12 +574,38 @@ pub fn demo_region() -> ReferenceData {
         )
         .collect();
 
+    let agreements = sharing_agreements(&organisations);
     ReferenceData {
         organisations,
         patients,
         records,
         practitioners,
+        agreements,
     }
+}
+
+/// The demo-region rule: every organisation except XOA001 and Y12345 may send
+/// a task to every organisation except those two that receives tasks. The
+/// rule's own words include an organisation sending to itself, so those pairs
+/// are kept.
+fn sharing_agreements(organisations: &[Organisation]) -> Vec<SharingAgreement> {
+    const OUTSIDE: [&str; 2] = ["XOA001", "Y12345"];
+    let inside = |o: &&Organisation| !OUTSIDE.contains(&o.ods.as_str());
+    let mut agreements = Vec::new();
+    for sender in organisations.iter().filter(inside) {
+        for receiver in organisations
+            .iter()
+            .filter(inside)
+            .filter(|o| o.receives_tasks)
+        {
+            agreements.push(SharingAgreement {
+                sender: sender.ods.clone(),
+                receiver: receiver.ods.clone(),
+                interaction: Interaction::CreateTask.id().to_owned(),
+            });
+        }
+    }
+    agreements
 }
 
 /// Grouped by holder in organisation order, so a holder's records read together.
@@ -862,5 +888,25 @@ mod tests {
         assert_eq!(roles[8], ("G30000005", "R9050"));
         assert_eq!(data.practitioners[8].role_display, "Social Worker");
         assert_eq!(data.practitioners[11].organisation.as_str(), "R3B46");
+    }
+
+    #[test]
+    fn sharing_agreements_follow_the_demo_rule() {
+        let data = demo_region();
+        let create = Interaction::CreateTask.id();
+        let agreed = |from: &str, to: &str| {
+            data.agreements.iter().any(|a| {
+                a.sender.as_str() == from && a.receiver.as_str() == to && a.interaction == create
+            })
+        };
+        // 11 senders (ASID, not XOA001) x 7 receivers (not XOA001).
+        assert_eq!(data.agreements.len(), 77);
+        assert!(agreed("Y00001", "GPC001"));
+        assert!(agreed("X11101", "R1A17"));
+        assert!(agreed("GPC001", "XCM001"));
+        assert!(!agreed("XOA001", "GPC001"));
+        assert!(!agreed("GPC001", "XOA001"));
+        assert!(!agreed("Y12345", "GPC001"));
+        assert!(!agreed("GPC001", "X11101"), "111 receives no tasks");
     }
 }

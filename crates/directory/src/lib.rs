@@ -7,8 +7,13 @@
 //! to services shaped like the national FHIR R4 APIs, ours or the real ones.
 
 mod demo_region;
+mod embedded;
+mod http_client;
+pub mod r4;
 
 pub use demo_region::demo_region;
+pub use embedded::EmbeddedDirectory;
+pub use http_client::{DirectoryUrls, HttpDirectory};
 
 use gpc_domain::reference::{Address, Gender};
 use gpc_domain::{Asid, NhsNumber, OdsCode};

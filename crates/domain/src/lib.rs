@@ -11,6 +11,8 @@ pub mod interaction;
 pub mod jwt;
 pub mod order_rules;
 pub mod region;
+pub mod sent;
+pub mod spine;
 pub mod systems;
 
 pub use error::ProviderError;

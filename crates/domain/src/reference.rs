@@ -129,6 +129,17 @@ impl Practitioner {
     }
 }
 
+/// Permission, agreed between two organisations, for `sender` to send
+/// `interaction` to `receiver`. The SSP enforces it centrally; read-only
+/// look-ups need none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SharingAgreement {
+    pub sender: OdsCode,
+    pub receiver: OdsCode,
+    /// The interaction id, e.g. `urn:nhs:names:services:gpconnect:fhir:rest:create:order`.
+    pub interaction: String,
+}
+
 /// Everything the provider needs to answer look-ups and check references.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReferenceData {
@@ -136,4 +147,5 @@ pub struct ReferenceData {
     pub patients: Vec<Patient>,
     pub records: Vec<PatientRecord>,
     pub practitioners: Vec<Practitioner>,
+    pub agreements: Vec<SharingAgreement>,
 }

@@ -82,3 +82,11 @@ pub struct NewTask {
 
 /// A task as read back from the store.
 pub type StoredTask = NewTask;
+
+/// A task has just arrived in an organisation's inbox (for live views).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedEvent {
+    /// ODS code of the receiving organisation.
+    pub tenant: String,
+    pub task_id: String,
+}

@@ -1,8 +1,11 @@
 //! The HTTP side of gpc-tasks: the multi-tenant GP Connect provider and the
 //! server that hosts it.
 
+pub mod directory_api;
 pub mod provider;
+pub mod ssp;
 pub mod state;
+pub mod tls;
 
 use axum::Router;
 use gpc_domain::Region;
@@ -21,14 +24,33 @@ pub struct ServerConfig {
     /// Base for absolute URLs; `http://{listen}` when `None`.
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
+    /// HTTPS, optionally requiring client certificates; plain HTTP when `None`.
+    pub tls: Option<tls::ServerTls>,
+    pub ssp: ssp::SspConfig,
+}
+
+impl Default for ServerConfig {
+    /// Loopback on a free port, plain HTTP, `./data`.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            tls: None,
+            ssp: ssp::SspConfig::default(),
+        }
+    }
 }
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(directory_api::routes())
         .fallback(provider::handle)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(CompressionLayer::new().gzip(true))
+        // After the layer: the SSP passes the provider's answer back unchanged.
+        .merge(ssp::router(state))
 }
 
 /// A server that is listening.
@@ -37,6 +59,7 @@ pub struct Running {
     pub public_url: String,
     pub state: AppState,
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Opens the store (seeding the demo region into a new data directory) and binds.
@@ -52,6 +75,8 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         .reference_data()
         .await
         .map_err(|e| format!("cannot read the reference data: {e}"))?;
+    // Read before binding, so that a bad certificate path fails before the port is taken.
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -60,19 +85,29 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let public_url = config
         .public_url
-        .unwrap_or_else(|| format!("http://{addr}"))
+        .unwrap_or_else(|| {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{addr}")
+        })
         .trim_end_matches('/')
         .to_owned();
+    let provider_base = config.ssp.provider_base.as_deref().unwrap_or(&public_url);
+    let ssp = ssp::Ssp::new(&reference, provider_base, &config.ssp)?;
+    let region = Arc::new(Region::new(reference));
+    let directory = gpc_directory::EmbeddedDirectory::new(region.clone(), provider_base);
     let state = AppState {
         store,
-        region: Arc::new(Region::new(reference)),
+        region,
         public_url: public_url.clone().into(),
+        ssp: Arc::new(ssp),
+        directory: Arc::new(directory),
     };
     Ok(Running {
         addr,
         public_url,
         state,
         listener,
+        tls,
     })
 }
 
@@ -84,10 +119,14 @@ impl Running {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), String> {
         let store = self.state.store.clone();
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| format!("server error: {e}"))?;
+        let app = router(self.state);
+        match self.tls {
+            None => axum::serve(self.listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(|e| format!("server error: {e}"))?,
+            Some(config) => tls::serve(self.listener, app, config, shutdown).await?,
+        }
         store
             .flush()
             .await

@@ -10,6 +10,12 @@ pub struct AppState {
     pub region: Arc<Region>,
     /// Base of absolute URLs, without a trailing slash (e.g. `http://127.0.0.1:8080`).
     pub public_url: Arc<str>,
+    /// The Spine Security Proxy: registry and pooled client.
+    pub ssp: Arc<crate::ssp::Ssp>,
+    /// The national look-ups served by the directory APIs. Its SDS endpoints
+    /// use the same provider base as the SSP's registry, so the SSP never
+    /// refuses a target that SDS advertises.
+    pub directory: Arc<gpc_directory::EmbeddedDirectory>,
 }
 
 impl AppState {

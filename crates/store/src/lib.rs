@@ -3,11 +3,12 @@
 //! default backend; a PostgreSQL backend is to follow behind the same trait
 //! and must pass the same conformance suite (`tests/store_conformance.rs`).
 
+pub mod outbox;
 mod sqlite;
 
 pub use sqlite::{DATABASE_FILE, SCHEMA_VERSION, SqliteStore};
 
-use gpc_domain::audit::{AuditFilter, AuditRecord};
+use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{BusinessIdentifier, NewTask, StoredTask};
 use jiff::Timestamp;
@@ -52,6 +53,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Newest first; filter by tenant and `since` (inclusive); `limit` 0 = no limit.
     async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Queues the record of one request through the SSP, like `record_audit`.
+    fn record_ssp_audit(&self, record: SspAuditRecord);
+
+    /// Newest first; `since` inclusive; `limit` 0 = no limit.
+    async fn ssp_audit(&self, filter: SspAuditFilter) -> Result<Vec<SspAuditRecord>, StoreError>;
 
     /// Waits until everything queued so far (audit included) is committed. Used at shutdown and by tests.
     async fn flush(&self) -> Result<(), StoreError>;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{at, audit_for, key, task};
-use gpc_domain::audit::{AuditFilter, AuditRecord};
+use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::task::NewTask;
 use gpc_store::{CreateOutcome, Store, StoreError};
 use std::collections::HashSet;
@@ -393,6 +393,72 @@ mod suite {
         assert_eq!(create(&*store, &repeat).await, CreateOutcome::Existing(t));
         assert_eq!(store.audit(AuditFilter::default()).await.unwrap().len(), 2);
     }
+
+    pub async fn ssp_audit_round_trips_and_filters(backend: &dyn Backend) {
+        let store = backend.open();
+        let record = |second: i64, status: u16, refusal: Option<&str>| SspAuditRecord {
+            time: at(second),
+            trace_id: Some(uuid::Uuid::new_v4().to_string()),
+            from_asid: Some(HUB_ASID.to_owned()),
+            to_asid: Some("200000000359".to_owned()),
+            interaction: Some("urn:nhs:names:services:gpconnect:fhir:rest:create:order".to_owned()),
+            method: "POST".to_owned(),
+            target: "http://127.0.0.1:8080/GPC001/DSTU2/1/Order".to_owned(),
+            status,
+            duration_us: u64::try_from(second).unwrap() * 1000 + 7,
+            refusal: refusal.map(str::to_owned),
+        };
+        let records = [
+            record(1, 201, None),
+            record(2, 403, Some("FOT_CHECK_FAILED")),
+            record(3, 504, Some("ENDPOINT_TIMEOUT")),
+            // Only what was sent is known when the headers were missing.
+            SspAuditRecord {
+                time: at(4),
+                method: "GET".to_owned(),
+                status: 400,
+                refusal: Some("MISSING_OR_INVALID_HEADER".to_owned()),
+                ..SspAuditRecord::default()
+            },
+        ];
+        for r in &records {
+            store.record_ssp_audit(r.clone());
+        }
+        store.flush().await.unwrap();
+        let newest_first: Vec<SspAuditRecord> = records.iter().rev().cloned().collect();
+        assert_eq!(
+            store.ssp_audit(SspAuditFilter::default()).await.unwrap(),
+            newest_first
+        );
+        let since = SspAuditFilter {
+            since: Some(at(2)),
+            limit: 0,
+        };
+        assert_eq!(store.ssp_audit(since).await.unwrap(), newest_first[..3]);
+        let limited = SspAuditFilter {
+            since: None,
+            limit: 1,
+        };
+        assert_eq!(store.ssp_audit(limited).await.unwrap(), newest_first[..1]);
+        // Kept apart from the provider's audit.
+        assert!(
+            store
+                .audit(AuditFilter::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        drop(store);
+        let store = backend.open();
+        assert_eq!(
+            store
+                .ssp_audit(SspAuditFilter::default())
+                .await
+                .unwrap()
+                .len(),
+            4
+        );
+    }
 }
 
 mod sqlite {
@@ -428,5 +494,6 @@ mod sqlite {
         audit_is_queued_then_flushed_and_filtered,
         audit_records_of_one_instant_read_newest_written_first,
         tasks_and_audit_persist_across_reopen,
+        ssp_audit_round_trips_and_filters,
     );
 }

@@ -1,6 +1,10 @@
 //! Test support shared by the integration tests: a real server on a free port with its own data directory,
 //! and builders for the headers, JWTs and Orders a consumer sends.
 
+mod delay_proxy;
+
+pub use delay_proxy::DelayProxy;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gpc_server::{Running, ServerConfig};
@@ -46,10 +50,16 @@ impl TestServer {
 
     /// Starts on an existing data directory (for restart tests).
     pub async fn start_in(dir: TempDir) -> Self {
+        Self::start_with(dir, ServerConfig::default()).await
+    }
+
+    /// Starts with `config` (TLS, SSP settings, ...) on a free loopback port
+    /// and `dir`, whatever `config` says about those two.
+    pub async fn start_with(dir: TempDir, config: ServerConfig) -> Self {
         let running: Running = gpc_server::bind(ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
-            public_url: None,
             data_dir: dir.path().to_path_buf(),
+            ..config
         })
         .await
         .expect("server starts");

@@ -3,10 +3,10 @@
 
 use super::db_err;
 use crate::StoreError;
-use gpc_domain::audit::AuditRecord;
+use gpc_domain::audit::{AuditRecord, SspAuditRecord};
 use gpc_domain::reference::{
     Address, Gender, Organisation, Patient, PatientRecord, Practitioner, ReferenceData,
-    RelationshipType,
+    RelationshipType, SharingAgreement,
 };
 use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance, TaskType};
 use gpc_domain::{Asid, NhsNumber, OdsCode};
@@ -183,6 +183,49 @@ pub(super) fn decode_audit(row: &Row<'_>) -> Result<AuditRecord, StoreError> {
     })
 }
 
+pub(super) fn insert_ssp_audit(conn: &Connection, a: &SspAuditRecord) -> Result<(), StoreError> {
+    let time = timestamp_to_ns(a.time)?;
+    let duration = i64::try_from(a.duration_us).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "INSERT INTO ssp_audit (time, trace_id, from_asid, to_asid, interaction, method, target, \
+         status, duration_us, refusal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            time,
+            a.trace_id,
+            a.from_asid,
+            a.to_asid,
+            a.interaction,
+            a.method,
+            a.target,
+            a.status,
+            duration,
+            a.refusal,
+        ])
+    })
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Reads the columns of `ssp_audit_columns!`, in its order.
+pub(super) fn decode_ssp_audit(row: &Row<'_>) -> Result<SspAuditRecord, StoreError> {
+    let get = |i: usize| row.get::<_, Option<String>>(i).map_err(db_err);
+    let duration: i64 = row.get(8).map_err(db_err)?;
+    Ok(SspAuditRecord {
+        time: ns_to_timestamp(row.get(0).map_err(db_err)?)?,
+        trace_id: get(1)?,
+        from_asid: get(2)?,
+        to_asid: get(3)?,
+        interaction: get(4)?,
+        method: row.get(5).map_err(db_err)?,
+        target: row.get(6).map_err(db_err)?,
+        status: row.get(7).map_err(db_err)?,
+        duration_us: u64::try_from(duration).map_err(|_| corrupt("SSP audit duration"))?,
+        refusal: get(9)?,
+    })
+}
+
 // ---- Reference data ----
 
 fn strings_json(items: &[String]) -> String {
@@ -298,6 +341,18 @@ pub(super) fn insert_reference(conn: &Connection, data: &ReferenceData) -> rusql
             p.organisation.as_str(),
             p.role_code,
             p.role_display,
+        ])?;
+    }
+    let mut stmt = conn.prepare(
+        "INSERT INTO sharing_agreements (position, sender, receiver, interaction) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (i, a) in data.agreements.iter().enumerate() {
+        stmt.execute(params![
+            i,
+            a.sender.as_str(),
+            a.receiver.as_str(),
+            a.interaction
         ])?;
     }
     Ok(())
@@ -417,10 +472,23 @@ pub(super) fn read_reference(conn: &Connection) -> Result<ReferenceData, StoreEr
             })
         },
     )?;
+    let agreements = read_all(
+        conn,
+        "SELECT sender, receiver, interaction FROM sharing_agreements ORDER BY position",
+        |r| {
+            let s = |i: usize| r.get::<_, String>(i).map_err(db_err);
+            Ok(SharingAgreement {
+                sender: parse_ods(&s(0)?)?,
+                receiver: parse_ods(&s(1)?)?,
+                interaction: s(2)?,
+            })
+        },
+    )?;
     Ok(ReferenceData {
         organisations,
         patients,
         records,
         practitioners,
+        agreements,
     })
 }

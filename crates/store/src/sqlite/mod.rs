@@ -20,6 +20,14 @@ macro_rules! audit_columns {
     };
 }
 
+/// The SSP audit columns, in the order `codec::decode_ssp_audit` reads them.
+macro_rules! ssp_audit_columns {
+    () => {
+        "time, trace_id, from_asid, to_asid, interaction, method, target, status, duration_us, \
+         refusal"
+    };
+}
+
 mod checkpointer;
 mod codec;
 mod readers;
@@ -30,7 +38,7 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::{CreateOutcome, Store, StoreError};
 use codec::EncodedTask;
-use gpc_domain::audit::{AuditFilter, AuditRecord};
+use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{BusinessIdentifier, NewTask, StoredTask};
 use jiff::Timestamp;
@@ -347,6 +355,42 @@ impl Store for SqliteStore {
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(db_err)? {
                 out.push(codec::decode_audit(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    fn record_ssp_audit(&self, record: SspAuditRecord) {
+        if self.writer.send(Op::SspAudit(record)).is_err() {
+            tracing::warn!("SSP audit record dropped: the store writer has stopped");
+        }
+    }
+
+    async fn ssp_audit(&self, filter: SspAuditFilter) -> Result<Vec<SspAuditRecord>, StoreError> {
+        let since = filter.since.map(codec::timestamp_to_ns).transpose()?;
+        let limit = match filter.limit {
+            0 => -1,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        };
+        self.read(move |c| {
+            let sql = match since {
+                None => concat!(
+                    "SELECT ",
+                    ssp_audit_columns!(),
+                    " FROM ssp_audit WHERE ?1 IS NULL ORDER BY time DESC, seq DESC LIMIT ?2"
+                ),
+                Some(_) => concat!(
+                    "SELECT ",
+                    ssp_audit_columns!(),
+                    " FROM ssp_audit WHERE time >= ?1 ORDER BY time DESC, seq DESC LIMIT ?2"
+                ),
+            };
+            let mut stmt = c.prepare_cached(sql).map_err(db_err)?;
+            let mut rows = stmt.query(params![since, limit]).map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(db_err)? {
+                out.push(codec::decode_ssp_audit(row)?);
             }
             Ok(out)
         })

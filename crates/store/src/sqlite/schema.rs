@@ -71,6 +71,14 @@ CREATE TABLE practitioners (
     role_display TEXT NOT NULL
 );
 
+-- Who may send which interaction to whom (demo region: create:order).
+CREATE TABLE sharing_agreements (
+    position    INTEGER PRIMARY KEY,
+    sender      TEXT NOT NULL,  -- ODS code
+    receiver    TEXT NOT NULL,  -- ODS code
+    interaction TEXT NOT NULL
+);
+
 -- Received tasks: the stored Order as JSON, plus columns for what is searched
 -- and shown in the inbox.
 CREATE TABLE tasks (
@@ -128,6 +136,22 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_time ON audit (time);
 CREATE INDEX audit_tenant_time ON audit (tenant, time);
+
+-- Every request through the Spine Security Proxy. `target` has no query.
+CREATE TABLE ssp_audit (
+    seq         INTEGER PRIMARY KEY,
+    time        INTEGER NOT NULL,  -- nanoseconds since the Unix epoch
+    trace_id    TEXT,
+    from_asid   TEXT,
+    to_asid     TEXT,
+    interaction TEXT,
+    method      TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    refusal     TEXT
+);
+CREATE INDEX ssp_audit_time ON ssp_audit (time);
 "#;
 
 /// Brings the file up to this binary's schema; returns the version it is at.

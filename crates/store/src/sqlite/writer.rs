@@ -7,7 +7,7 @@ use super::checkpointer::Checkpointer;
 use super::codec::{self, EncodedTask};
 use super::db_err;
 use crate::{CreateOutcome, StoreError};
-use gpc_domain::audit::AuditRecord;
+use gpc_domain::audit::{AuditRecord, SspAuditRecord};
 use gpc_domain::task::{BusinessIdentifier, NewTask};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::sync::mpsc;
@@ -27,6 +27,7 @@ pub(super) enum Op {
         reply: Reply<CreateOutcome>,
     },
     Audit(AuditRecord),
+    SspAudit(SspAuditRecord),
     Bulk {
         tasks: Vec<EncodedTask>,
         reply: Reply<()>,
@@ -136,6 +137,12 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
                     tracing::warn!(error = %e, "audit record not written");
                 }
             }
+            Op::SspAudit(record) => {
+                if let Err(e) = codec::insert_ssp_audit(&tx, &record) {
+                    audits_lost += 1;
+                    tracing::warn!(error = %e, "SSP audit record not written");
+                }
+            }
             Op::Bulk { tasks, reply } => {
                 let result = in_savepoint(&tx, |c| bulk(c, &tasks));
                 done.push(Done::Unit(reply, result));
@@ -203,7 +210,7 @@ fn fail_all(ops: Vec<Op>, err: &StoreError) {
             Op::Bulk { reply, .. } | Op::Flush(reply) => {
                 let _ = reply.send(Err(err.clone()));
             }
-            Op::Audit(_) => audits += 1,
+            Op::Audit(_) | Op::SspAudit(_) => audits += 1,
         }
     }
     if audits > 0 {

@@ -1,0 +1,90 @@
+-- wrk script for bench/run.
+--
+-- Arguments after `--`:
+--   1. an Order template file (one line, `__ID__` where the identifier goes),
+--      or "-" for a static request (GET);
+--   2. requests per second for this wrk thread, or 0 for "as fast as possible";
+--   3. a run id of 8 hex digits, so identifiers are unique across runs.
+--
+-- With a template every request carries its own identifier
+-- (urn:uuid:<random>-<thread>-4<run>-<counter>), so every POST is a new task;
+-- the random first part spreads the identifiers over the index as real
+-- consumers' UUIDs would.
+-- With a rate, each wrk thread hands out send times on one fixed schedule
+-- (interval = 1000 / rate ms): a connection that finishes waits for the next
+-- free slot of its thread. With enough connections idle, that is an open
+-- loop at a fixed rate; the achieved rate is reported so a reader can check.
+--
+-- done() prints one JSON line on stdout, after wrk's own text report.
+
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } gpc_timespec;
+int clock_gettime(int clk_id, gpc_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local ts = ffi.new("gpc_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+
+local thread_count = 0
+function setup(thread)
+  thread_count = thread_count + 1
+  thread:set("tid", thread_count)
+end
+
+function init(args)
+  local template_path = args[1] or "-"
+  local rate = tonumber(args[2] or "0")
+  local run = args[3] or "00000000"
+
+  if template_path ~= "-" then
+    local f = assert(io.open(template_path, "r"))
+    local template = f:read("*l")
+    f:close()
+    local a, b = template:find("__ID__", 1, true)
+    assert(a, "the template has no __ID__")
+    local pre, post = template:sub(1, a - 1), template:sub(b + 1)
+    local counter = 0
+    math.randomseed(tonumber(run, 16) + tid)
+    request = function()
+      counter = counter + 1
+      local id = string.format("%04x%04x-%04x-4%s-8%s-%012x",
+        math.random(0, 65535), math.random(0, 65535), tid,
+        run:sub(1, 3), run:sub(4, 6), counter)
+      return wrk.format("POST", nil, nil, pre .. id .. post)
+    end
+  end
+
+  if rate > 0 then
+    local interval = 1000 / rate
+    local next_due = nil
+    delay = function()
+      local t = now_ms()
+      if next_due == nil then
+        next_due = t
+      else
+        next_due = next_due + interval
+      end
+      local d = next_due - t
+      if d <= 0 then
+        return 0
+      end
+      return math.floor(d + 0.5)
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d,"mean":%.1f}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max, latency.mean))
+end

@@ -1,0 +1,332 @@
+//! The sending side on the command line: send, sent, retry.
+
+use gpc_consumer::{Engine, EngineConfig, SendError, SendRequest, StatusEvent};
+use gpc_directory::{DirectoryUrls, HttpDirectory};
+use gpc_domain::Region;
+use gpc_domain::sent::{Attempt, SendStatus, SentTask};
+use gpc_domain::task::TaskType;
+use gpc_store::outbox::{Outbox, SqliteOutbox};
+use gpc_store::{SqliteStore, Store};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the engine finds the national services and how patient it is.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetworkArgs {
+    /// The gpc-tasks server hosting the SSP and the directory APIs.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "GPC_SERVER")]
+    pub server: String,
+    /// The Spine Security Proxy base (default {server}/ssp).
+    #[arg(long, env = "GPC_SSP_URL")]
+    pub ssp: Option<String>,
+    /// Delays before the automatic retries, in milliseconds, comma-separated.
+    #[arg(
+        long,
+        default_value = "2000,4000,8000",
+        env = "GPC_RETRY_DELAYS_MS",
+        value_delimiter = ','
+    )]
+    pub retry_delays_ms: Vec<u64>,
+    /// Longest wait for one answer, in milliseconds.
+    #[arg(long, default_value_t = 15_000, env = "GPC_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: u64,
+    /// How long a worker owns a task it is delivering, in milliseconds; after
+    /// that another process resumes it (default: long enough for one attempt).
+    #[arg(long, env = "GPC_LEASE_MS")]
+    pub lease_ms: Option<u64>,
+}
+
+/// Exit codes of send and retry.
+pub const EXIT_REJECTED: u8 = 2;
+pub const EXIT_FAILED: u8 = 3;
+
+pub fn parse_task_type(s: &str) -> Result<TaskType, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "action" | "task" | "2" => Ok(TaskType::ActionNeeded),
+        "info" | "information" | "notification" | "1" => Ok(TaskType::InformationOnly),
+        _ => Err(format!(
+            "'{s}' is not a task type; use 'action' (action needed) or 'info' (information only)"
+        )),
+    }
+}
+
+/// The engine of this process, on the outbox of `data_dir`.
+pub async fn engine(data_dir: &Path, net: &NetworkArgs) -> Result<Engine, String> {
+    let outbox = SqliteOutbox::open(data_dir)
+        .map_err(|e| format!("cannot open the outbox in {}: {e}", data_dir.display()))?;
+    let store = SqliteStore::open(data_dir)
+        .map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
+    let region = Region::new(store.reference_data().await.map_err(|e| e.to_string())?);
+    let server = net.server.trim_end_matches('/');
+    let directory =
+        HttpDirectory::new(DirectoryUrls::on_server(server)).map_err(|e| e.to_string())?;
+    let ssp = net.ssp.clone().unwrap_or_else(|| format!("{server}/ssp"));
+    let mut config = EngineConfig::new(&ssp, server);
+    config.retry_delays = net
+        .retry_delays_ms
+        .iter()
+        .map(|ms| Duration::from_millis(*ms))
+        .collect();
+    config.request_timeout = Duration::from_millis(net.request_timeout_ms);
+    config.lease = match net.lease_ms {
+        Some(ms) => Duration::from_millis(ms),
+        None => config.request_timeout * 4 + Duration::from_secs(5),
+    };
+    Engine::new(
+        config,
+        Arc::new(directory),
+        Arc::new(outbox),
+        Arc::new(region),
+    )
+}
+
+fn time(t: jiff::Timestamp) -> String {
+    t.to_zoned(gpc_domain::order_rules::london())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn event_json(e: &StatusEvent) -> Value {
+    json!({
+        "task_id": e.task_id,
+        "status": e.status.as_str(),
+        "at": e.at.to_string(),
+        "attempt": e.attempt,
+        "next_attempt_at": e.next_attempt_at.map(|t| t.to_string()),
+        "provider_task_id": e.provider_task_id,
+        "detail": e.detail,
+    })
+}
+
+pub fn task_json(t: &SentTask, attempts: &[Attempt]) -> Value {
+    json!({
+        "id": t.id,
+        "created_at": t.created_at.to_string(),
+        "status": t.status.as_str(),
+        "from_ods": t.from_ods,
+        "from_name": t.from_name,
+        "user_sds_id": t.user_sds_id,
+        "user_name": t.user_name,
+        "nhs_number": t.nhs_number,
+        "patient_name": t.patient_name,
+        "to_ods": t.to_ods,
+        "to_name": t.to_name,
+        "to_telephone": t.to_telephone,
+        "type": t.task_type.display(),
+        "text": t.text,
+        "identifier": t.identifier,
+        "attempts": t.attempts,
+        "next_attempt_at": t.next_attempt_at.map(|t| t.to_string()),
+        "provider_task_id": t.provider_task_id,
+        "delivered_at": t.delivered_at.map(|t| t.to_string()),
+        "reason": t.reason,
+        "attempt_log": attempts.iter().map(|a| json!({
+            "number": a.number,
+            "started_at": a.started_at.to_string(),
+            "finished_at": a.finished_at.to_string(),
+            "outcome": a.outcome.as_str(),
+            "http_status": a.http_status,
+            "detail": a.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_event(e: &StatusEvent, as_json: bool) {
+    if as_json {
+        println!("{}", event_json(e));
+        return;
+    }
+    let detail = e.detail.as_deref().unwrap_or("");
+    match (e.status, e.next_attempt_at) {
+        (SendStatus::Failed, Some(next)) => println!(
+            "{:<10} attempt {} failed: {detail} Retrying at {}.",
+            "Failed",
+            e.attempt,
+            time(next)
+        ),
+        (SendStatus::Delivered, _) => println!(
+            "{:<10} at {}, recipient's task id {}",
+            "Delivered",
+            time(e.at),
+            e.provider_task_id.as_deref().unwrap_or("-")
+        ),
+        (status, _) => println!("{:<10} {detail}", status.as_str()),
+    }
+}
+
+/// The final state of a task: no automatic attempt is pending.
+fn settled(e: &StatusEvent) -> bool {
+    e.status.is_final() || (e.status == SendStatus::Failed && e.next_attempt_at.is_none())
+}
+
+fn exit_code(status: SendStatus) -> ExitCode {
+    match status {
+        SendStatus::Delivered => ExitCode::SUCCESS,
+        SendStatus::Rejected | SendStatus::NoRoute => ExitCode::from(EXIT_REJECTED),
+        _ => ExitCode::from(EXIT_FAILED),
+    }
+}
+
+/// Follows one task's events until it settles, printing each.
+async fn follow(
+    engine: &Engine,
+    mut events: tokio::sync::broadcast::Receiver<StatusEvent>,
+    first: &SentTask,
+    as_json: bool,
+) -> Result<ExitCode, String> {
+    let first_event = StatusEvent::of(first, None);
+    print_event(&first_event, as_json);
+    if settled(&first_event) {
+        return Ok(finish(engine, &first.id, as_json).await);
+    }
+    let worker = engine.spawn_worker();
+    loop {
+        match events.recv().await {
+            Ok(e) if e.task_id == first.id => {
+                print_event(&e, as_json);
+                if settled(&e) {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            // Missed events are only printing; the outbox has the truth.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+        }
+    }
+    worker.abort();
+    Ok(finish(engine, &first.id, as_json).await)
+}
+
+async fn finish(engine: &Engine, id: &str, as_json: bool) -> ExitCode {
+    let Ok(Some(task)) = engine.outbox().get(id).await else {
+        eprintln!("error: the task {id} is no longer in the outbox");
+        return ExitCode::FAILURE;
+    };
+    if !as_json {
+        match task.status {
+            SendStatus::Delivered => {}
+            SendStatus::Failed => println!(
+                "\nNot delivered. Retry with `gpc-tasks retry {}`, or telephone {} on {}.",
+                task.id, task.to_name, task.to_telephone
+            ),
+            _ => println!("\n{}", task.reason.as_deref().unwrap_or("")),
+        }
+    }
+    exit_code(task.status)
+}
+
+pub struct SendArgs {
+    pub user: String,
+    pub patient: String,
+    pub task_type: TaskType,
+    pub text: String,
+    pub to: Option<String>,
+    pub from: Option<String>,
+    pub json: bool,
+}
+
+fn input_error(e: SendError) -> String {
+    e.to_string()
+}
+
+pub async fn send(data_dir: &Path, net: &NetworkArgs, args: SendArgs) -> Result<ExitCode, String> {
+    let engine = engine(data_dir, net).await?;
+    let events = engine.subscribe();
+    let task = engine
+        .send(SendRequest {
+            user: args.user,
+            from: args.from,
+            patient: args.patient,
+            task_type: args.task_type,
+            text: args.text,
+            to: args.to,
+        })
+        .await
+        .map_err(input_error)?;
+    if !args.json {
+        let nhs = gpc_domain::NhsNumber::parse(&task.nhs_number)
+            .map(|n| n.formatted())
+            .unwrap_or_default();
+        println!("Patient:   {} ({nhs})", task.patient_name);
+        println!(
+            "From:      {} ({}), {} ({})",
+            task.user_name, task.user_role_display, task.from_name, task.from_ods
+        );
+        println!(
+            "To:        {} ({}), telephone {}",
+            task.to_name, task.to_ods, task.to_telephone
+        );
+        println!("Type:      {}", task.task_type.display());
+        println!("Task:      {}\n", task.id);
+    }
+    follow(&engine, events, &task, args.json).await
+}
+
+pub async fn retry(
+    data_dir: &Path,
+    net: &NetworkArgs,
+    id: &str,
+    as_json: bool,
+) -> Result<ExitCode, String> {
+    let engine = engine(data_dir, net).await?;
+    let events = engine.subscribe();
+    let task = engine.retry(id).await.map_err(input_error)?;
+    follow(&engine, events, &task, as_json).await
+}
+
+pub async fn sent(
+    data_dir: &Path,
+    from: &str,
+    limit: usize,
+    as_json: bool,
+) -> Result<ExitCode, String> {
+    let outbox = SqliteOutbox::open(data_dir)
+        .map_err(|e| format!("cannot open the outbox in {}: {e}", data_dir.display()))?;
+    let from = from.trim().to_uppercase();
+    let tasks = outbox.list(&from, limit).await.map_err(|e| e.to_string())?;
+    if tasks.is_empty() && !as_json {
+        println!("no tasks sent by {from}");
+    }
+    for t in tasks {
+        let attempts = outbox.attempts(&t.id).await.map_err(|e| e.to_string())?;
+        if as_json {
+            println!("{}", task_json(&t, &attempts));
+            continue;
+        }
+        let nhs = gpc_domain::NhsNumber::parse(&t.nhs_number)
+            .map(|n| n.formatted())
+            .unwrap_or_default();
+        println!(
+            "{}  {:<20} to {} ({}) — {} {} — {}, {} attempt(s)\n  task {}{}",
+            time(t.created_at),
+            t.status.as_str(),
+            t.to_name,
+            t.to_ods,
+            t.patient_name,
+            nhs,
+            t.task_type.display(),
+            t.attempts,
+            t.id,
+            t.reason
+                .as_deref()
+                .map(|r| format!("\n  {r}"))
+                .unwrap_or_default()
+        );
+        for a in attempts {
+            println!(
+                "    attempt {} at {}: {} {}",
+                a.number,
+                time(a.started_at),
+                a.outcome.as_str(),
+                a.http_status
+                    .map(|s| format!("(HTTP {s})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,11 @@
+//! The sending side of GP Connect Task Management (spec §10): the engine the
+//! CLI and the web UI share.
+
+mod engine;
+pub mod events;
+pub mod jwt_builder;
+pub mod order_builder;
+pub mod spine_client;
+
+pub use engine::{Engine, EngineConfig, SendError, SendRequest};
+pub use events::StatusEvent;

@@ -1,0 +1,314 @@
+//! The directory answered from the reference data the server already holds,
+//! so that the demo region needs no national service to send a task.
+
+use crate::{Directory, DirectoryError, DirectoryOrganisation, SdsEndpoint, TracedPatient};
+use gpc_domain::reference::{Organisation, Patient};
+use gpc_domain::{Asid, Interaction, NhsNumber, OdsCode, Region};
+use std::sync::Arc;
+
+/// PDS, SDS and ODS over one [`Region`]. Every organisation that hosts a
+/// provider endpoint (a [`Region::tenant`]) is registered in SDS at
+/// `{provider_base}/{ODS}/DSTU2/1`.
+#[derive(Debug, Clone)]
+pub struct EmbeddedDirectory {
+    region: Arc<Region>,
+    provider_base: String,
+}
+
+impl EmbeddedDirectory {
+    /// `provider_base` is the server the tenants' provider roots live under,
+    /// e.g. `http://127.0.0.1:8080`; a trailing slash is ignored.
+    pub fn new(region: Arc<Region>, provider_base: impl Into<String>) -> Self {
+        let mut provider_base = provider_base.into();
+        while provider_base.ends_with('/') {
+            provider_base.pop();
+        }
+        Self {
+            region,
+            provider_base,
+        }
+    }
+
+    // The methods below give the [`Directory`] answers synchronously, for the
+    // server's directory APIs, which answer from the region in hand.
+
+    pub fn traced_patient(&self, nhs: &NhsNumber) -> Option<TracedPatient> {
+        self.region.patient_by_nhs(nhs).map(traced)
+    }
+
+    pub fn sds_endpoint(&self, ods: &OdsCode, interaction: &str) -> Option<SdsEndpoint> {
+        Interaction::from_id(interaction)?;
+        let tenant = self.region.tenant(ods.as_str())?;
+        Some(SdsEndpoint {
+            ods: tenant.ods.clone(),
+            address: format!("{}/{}/DSTU2/1", self.provider_base, tenant.ods),
+            asid: tenant.asid.clone()?,
+        })
+    }
+
+    /// Every system of the region is accredited for the GP Connect
+    /// interactions this project serves, as a sender at least; other
+    /// interaction ids are unknown to it.
+    pub fn sds_asid(&self, ods: &OdsCode, interaction: &str) -> Option<Asid> {
+        Interaction::from_id(interaction)?;
+        self.region.organisation_by_ods(ods.as_str())?.asid.clone()
+    }
+
+    pub fn ods_organisation(&self, ods: &OdsCode) -> Option<DirectoryOrganisation> {
+        self.region.organisation_by_ods(ods.as_str()).map(listed)
+    }
+
+    /// Organisations whose name or code contains `text`, ignoring case, in
+    /// the region's order. Blank text matches nothing rather than everything.
+    pub fn ods_search(&self, text: &str) -> Vec<DirectoryOrganisation> {
+        let needle = text.trim().to_lowercase();
+        if needle.is_empty() {
+            return Vec::new();
+        }
+        self.region
+            .organisations()
+            .iter()
+            .filter(|o| {
+                o.name.to_lowercase().contains(&needle)
+                    || o.ods.as_str().to_lowercase().contains(&needle)
+            })
+            .map(listed)
+            .collect()
+    }
+}
+
+/// What PDS shows: a restricted record never reveals where the patient
+/// lives, how to reach them or where they are registered.
+fn traced(p: &Patient) -> TracedPatient {
+    let open = !p.sensitive;
+    TracedPatient {
+        nhs_number: p.nhs_number,
+        title: p.title.clone(),
+        given: p.given.clone(),
+        family: p.family.clone(),
+        birth_date: p.birth_date,
+        gender: p.gender,
+        address: open.then(|| p.address.clone()),
+        telephone: p.telephone.clone().filter(|_| open),
+        registered_practice: open.then(|| p.registered_practice.clone()),
+        restricted: p.sensitive,
+        deceased: p.deceased,
+    }
+}
+
+fn listed(o: &Organisation) -> DirectoryOrganisation {
+    DirectoryOrganisation {
+        ods: o.ods.clone(),
+        name: o.name.clone(),
+        care_setting: o.care_setting.clone(),
+        telephone: o.telephone.clone(),
+        address: o.address.clone(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Directory for EmbeddedDirectory {
+    async fn trace_patient(&self, nhs: &NhsNumber) -> Result<TracedPatient, DirectoryError> {
+        self.traced_patient(nhs)
+            .ok_or_else(|| DirectoryError::NotFound("no patient has this NHS number".into()))
+    }
+
+    async fn endpoint(
+        &self,
+        ods: &OdsCode,
+        interaction: &str,
+    ) -> Result<Option<SdsEndpoint>, DirectoryError> {
+        Ok(self.sds_endpoint(ods, interaction))
+    }
+
+    async fn asid(&self, ods: &OdsCode, interaction: &str) -> Result<Option<Asid>, DirectoryError> {
+        Ok(self.sds_asid(ods, interaction))
+    }
+
+    async fn organisation(
+        &self,
+        ods: &OdsCode,
+    ) -> Result<Option<DirectoryOrganisation>, DirectoryError> {
+        Ok(self.ods_organisation(ods))
+    }
+
+    async fn search_organisations(
+        &self,
+        text: &str,
+    ) -> Result<Vec<DirectoryOrganisation>, DirectoryError> {
+        Ok(self.ods_search(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo_region;
+
+    const CREATE: &str = "urn:nhs:names:services:gpconnect:fhir:rest:create:order";
+
+    fn directory() -> EmbeddedDirectory {
+        EmbeddedDirectory::new(
+            Arc::new(Region::new(demo_region())),
+            "http://dir.test:8080/",
+        )
+    }
+
+    fn nhs(s: &str) -> NhsNumber {
+        NhsNumber::parse(s).unwrap()
+    }
+
+    fn ods(s: &str) -> OdsCode {
+        OdsCode::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn traces_an_ordinary_patient_with_everything() {
+        let p = directory().trace_patient(&nhs("9476719931")).await.unwrap();
+        assert_eq!(p.display_name(), "Mrs Minnie DAWES");
+        assert_eq!(p.birth_date.to_string(), "1952-05-31");
+        assert_eq!(p.registered_practice, Some(ods("GPC001")));
+        let address = p.address.unwrap();
+        assert_eq!(address.lines, ["24 Grammar School Road"]);
+        assert_eq!(
+            (address.city.as_str(), address.postcode.as_str()),
+            ("Brigg", "DN20 8AF")
+        );
+        assert!(p.telephone.is_some());
+        assert!(!p.restricted);
+        assert_eq!(p.deceased, None);
+    }
+
+    #[tokio::test]
+    async fn a_restricted_patient_has_no_address_telephone_or_practice() {
+        let p = directory().trace_patient(&nhs("9476718897")).await.unwrap();
+        assert_eq!(p.family, "CASSIN");
+        assert!(p.restricted);
+        assert_eq!(p.address, None);
+        assert_eq!(p.telephone, None);
+        assert_eq!(p.registered_practice, None);
+    }
+
+    #[tokio::test]
+    async fn a_deceased_patient_is_traced_with_the_date() {
+        let p = directory().trace_patient(&nhs("9000000173")).await.unwrap();
+        assert_eq!(p.family, "JOHNSON");
+        assert_eq!(p.deceased.unwrap().to_string(), "2016-07-13");
+    }
+
+    #[tokio::test]
+    async fn smith_is_registered_where_no_electronic_route_exists() {
+        let dir = directory();
+        let p = dir.trace_patient(&nhs("9000000009")).await.unwrap();
+        assert_eq!(p.registered_practice, Some(ods("Y12345")));
+        assert_eq!(dir.endpoint(&ods("Y12345"), CREATE).await.unwrap(), None);
+        assert_eq!(dir.asid(&ods("Y12345"), CREATE).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_number_is_not_found_and_the_error_does_not_repeat_it() {
+        let err = directory()
+            .trace_patient(&nhs("9999999999"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DirectoryError::NotFound(_)));
+        assert!(!err.to_string().contains("9999999999"));
+    }
+
+    #[tokio::test]
+    async fn every_tenant_receives_every_served_interaction_at_its_root() {
+        let dir = directory();
+        for (code, asid) in [("GPC001", "200000000359"), ("XOA001", "200000000380")] {
+            for interaction in Interaction::ALL {
+                let e = dir
+                    .endpoint(&ods(code), interaction.id())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(e.address, format!("http://dir.test:8080/{code}/DSTU2/1"));
+                assert_eq!(e.asid.as_str(), asid);
+                assert_eq!(e.ods, ods(code));
+            }
+        }
+        let tenants = dir.region.tenants().count();
+        let with_endpoint = dir
+            .region
+            .organisations()
+            .iter()
+            .filter(|o| dir.sds_endpoint(&o.ods, CREATE).is_some())
+            .count();
+        assert_eq!((tenants, with_endpoint), (8, 8));
+    }
+
+    #[tokio::test]
+    async fn a_sender_only_system_has_an_asid_but_no_endpoint() {
+        let dir = directory();
+        assert_eq!(dir.endpoint(&ods("X11101"), CREATE).await.unwrap(), None);
+        let asid = dir.asid(&ods("X11101"), CREATE).await.unwrap();
+        assert_eq!(asid.unwrap().as_str(), "200000000371");
+    }
+
+    #[tokio::test]
+    async fn unknown_organisations_and_interactions_have_no_route() {
+        let dir = directory();
+        assert_eq!(dir.endpoint(&ods("ZZZ999"), CREATE).await.unwrap(), None);
+        assert_eq!(dir.asid(&ods("ZZZ999"), CREATE).await.unwrap(), None);
+        let care_record = "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getcarerecord";
+        assert_eq!(
+            dir.endpoint(&ods("GPC001"), care_record).await.unwrap(),
+            None
+        );
+        assert_eq!(dir.asid(&ods("GPC001"), care_record).await.unwrap(), None);
+        let wrong_case = CREATE.to_uppercase();
+        assert_eq!(
+            dir.endpoint(&ods("GPC001"), &wrong_case).await.unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn organisation_by_code_carries_the_alternative_channel() {
+        let dir = directory();
+        let o = dir.organisation(&ods("Y12345")).await.unwrap().unwrap();
+        assert_eq!(o.name, "Somerset Bridge Medical Centre");
+        assert_eq!(o.care_setting, "GP practice");
+        assert_eq!(o.telephone, "01632 960030");
+        assert!(o.address.is_some());
+        assert_eq!(dir.organisation(&ods("ZZZ999")).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn search_matches_name_or_code_fragments_ignoring_case() {
+        let dir = directory();
+        let names = |found: Vec<DirectoryOrganisation>| -> Vec<String> {
+            found.into_iter().map(|o| o.ods.to_string()).collect()
+        };
+        assert_eq!(
+            names(dir.search_organisations("surgery").await.unwrap()),
+            ["R1A17"]
+        );
+        assert_eq!(
+            names(dir.search_organisations("HOCKEY").await.unwrap()),
+            ["R1A17"]
+        );
+        assert_eq!(
+            names(dir.search_organisations("r1a1").await.unwrap()),
+            ["R1A14", "R1A17"]
+        );
+        assert_eq!(
+            names(
+                dir.search_organisations(" scunthorpe general ")
+                    .await
+                    .unwrap()
+            ),
+            ["XAE001", "XAC001"]
+        );
+        assert!(
+            dir.search_organisations("nowhere")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(dir.search_organisations("  ").await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,232 @@
+//! The Spine registry the SSP consults: which organisation owns each ASID,
+//! where that system receives (its SDS endpoint), which interactions it may
+//! send and receive, and which sharing agreements let one organisation send a
+//! task to another. Built once from the reference data; no I/O.
+
+use crate::ids::{Asid, OdsCode};
+use crate::interaction::Interaction;
+use crate::reference::ReferenceData;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// One accredited system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpineSystem {
+    pub asid: Asid,
+    pub ods: OdsCode,
+    /// The provider root registered in SDS, `{provider base}/{ODS}/DSTU2/1`;
+    /// `None` for a system that only sends.
+    pub endpoint: Option<String>,
+    pub sends: Vec<Interaction>,
+    pub receives: Vec<Interaction>,
+}
+
+/// Why the SSP's "flow of traffic" check refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FotRefusal {
+    /// Not an interaction any system here is registered for (e.g. appointments).
+    UnknownInteraction,
+    SenderMayNotSend,
+    ReceiverMayNotReceive,
+    /// Both may take part, but no agreement lets this sender send it to this receiver.
+    NoAgreement,
+}
+
+impl fmt::Display for FotRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::UnknownInteraction => "no system is registered for this interaction",
+            Self::SenderMayNotSend => "the sending system is not registered to send this interaction",
+            Self::ReceiverMayNotReceive => {
+                "the receiving system is not registered to receive this interaction"
+            }
+            Self::NoAgreement => {
+                "no sharing agreement lets the sending organisation send this interaction to the receiving organisation"
+            }
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SpineRegistry {
+    systems: HashMap<Asid, SpineSystem>,
+    /// (sender ODS, receiver ODS, interaction id).
+    agreements: HashSet<(OdsCode, OdsCode, String)>,
+}
+
+impl SpineRegistry {
+    /// Every organisation with an ASID is registered and may send every
+    /// interaction this system serves; those that receive tasks are registered
+    /// at `{provider_base}/{ODS}/DSTU2/1` and receive all of them.
+    pub fn new(data: &ReferenceData, provider_base: &str) -> Self {
+        let base = provider_base.trim_end_matches('/');
+        let systems = data
+            .organisations
+            .iter()
+            .filter_map(|o| {
+                let asid = o.asid.clone()?;
+                let receives = if o.receives_tasks {
+                    Interaction::ALL.to_vec()
+                } else {
+                    Vec::new()
+                };
+                let system = SpineSystem {
+                    asid: asid.clone(),
+                    ods: o.ods.clone(),
+                    endpoint: o
+                        .receives_tasks
+                        .then(|| format!("{base}/{}/DSTU2/1", o.ods)),
+                    sends: Interaction::ALL.to_vec(),
+                    receives,
+                };
+                Some((asid, system))
+            })
+            .collect();
+        let agreements = data
+            .agreements
+            .iter()
+            .map(|a| (a.sender.clone(), a.receiver.clone(), a.interaction.clone()))
+            .collect();
+        Self {
+            systems,
+            agreements,
+        }
+    }
+
+    pub fn system(&self, asid: &Asid) -> Option<&SpineSystem> {
+        self.systems.get(asid)
+    }
+
+    pub fn systems(&self) -> impl Iterator<Item = &SpineSystem> {
+        self.systems.values()
+    }
+
+    /// Whether `from` may send `interaction_id` to `to`: both registered for
+    /// it, and, for anything that writes, an agreement between their
+    /// organisations. Read-only look-ups are open between all registered systems.
+    pub fn check_flow(
+        &self,
+        from: &SpineSystem,
+        to: &SpineSystem,
+        interaction_id: &str,
+    ) -> Result<Interaction, FotRefusal> {
+        let interaction =
+            Interaction::from_id(interaction_id).ok_or(FotRefusal::UnknownInteraction)?;
+        if !from.sends.contains(&interaction) {
+            return Err(FotRefusal::SenderMayNotSend);
+        }
+        if !to.receives.contains(&interaction) {
+            return Err(FotRefusal::ReceiverMayNotReceive);
+        }
+        if interaction.is_write()
+            && !self.agreements.contains(&(
+                from.ods.clone(),
+                to.ods.clone(),
+                interaction_id.to_owned(),
+            ))
+        {
+            return Err(FotRefusal::NoAgreement);
+        }
+        Ok(interaction)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::{Organisation, SharingAgreement};
+
+    fn org(ods: &str, asid: Option<&str>, receives: bool) -> Organisation {
+        Organisation {
+            id: ods.to_owned(),
+            ods: OdsCode::parse(ods).unwrap(),
+            name: ods.to_owned(),
+            care_setting: "GP practice".to_owned(),
+            asid: asid.map(|a| Asid::parse(a).unwrap()),
+            receives_tasks: receives,
+            telephone: "01632 960000".to_owned(),
+            site_codes: Vec::new(),
+            address: None,
+        }
+    }
+
+    fn registry() -> SpineRegistry {
+        let data = ReferenceData {
+            organisations: vec![
+                org("AAA001", Some("1"), true),
+                org("BBB001", Some("2"), true),
+                org("CCC001", Some("3"), false),
+                org("DDD001", None, true),
+            ],
+            agreements: vec![SharingAgreement {
+                sender: OdsCode::parse("CCC001").unwrap(),
+                receiver: OdsCode::parse("AAA001").unwrap(),
+                interaction: Interaction::CreateTask.id().to_owned(),
+            }],
+            ..ReferenceData::default()
+        };
+        SpineRegistry::new(&data, "http://127.0.0.1:8080/")
+    }
+
+    fn system<'a>(r: &'a SpineRegistry, asid: &str) -> &'a SpineSystem {
+        r.system(&Asid::parse(asid).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn only_organisations_with_an_asid_are_registered() {
+        let r = registry();
+        assert_eq!(r.systems().count(), 3);
+        assert_eq!(system(&r, "2").ods.as_str(), "BBB001");
+        assert!(r.system(&Asid::parse("4").unwrap()).is_none());
+    }
+
+    #[test]
+    fn receivers_have_an_endpoint_under_the_provider_base() {
+        let r = registry();
+        assert_eq!(
+            system(&r, "1").endpoint.as_deref(),
+            Some("http://127.0.0.1:8080/AAA001/DSTU2/1")
+        );
+        assert_eq!(system(&r, "3").endpoint, None);
+    }
+
+    #[test]
+    fn a_task_needs_an_agreement_in_that_direction() {
+        let r = registry();
+        let (a, b, c) = (system(&r, "1"), system(&r, "2"), system(&r, "3"));
+        let create = Interaction::CreateTask.id();
+        assert_eq!(r.check_flow(c, a, create), Ok(Interaction::CreateTask));
+        assert_eq!(r.check_flow(b, a, create), Err(FotRefusal::NoAgreement));
+        assert_eq!(
+            r.check_flow(a, c, create),
+            Err(FotRefusal::ReceiverMayNotReceive)
+        );
+    }
+
+    #[test]
+    fn look_ups_are_open_between_registered_systems() {
+        let r = registry();
+        let (a, b) = (system(&r, "1"), system(&r, "2"));
+        for i in Interaction::ALL.into_iter().filter(|i| !i.is_write()) {
+            assert_eq!(r.check_flow(a, b, i.id()), Ok(i));
+            assert_eq!(r.check_flow(b, a, i.id()), Ok(i));
+        }
+    }
+
+    #[test]
+    fn interactions_not_served_here_are_refused() {
+        let r = registry();
+        let (a, b) = (system(&r, "1"), system(&r, "2"));
+        for id in [
+            "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment",
+            "urn:nhs:names:services:gpconnect:fhir:rest:CREATE:order",
+            "",
+        ] {
+            assert_eq!(
+                r.check_flow(a, b, id),
+                Err(FotRefusal::UnknownInteraction),
+                "{id}"
+            );
+        }
+    }
+}
