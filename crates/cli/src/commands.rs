@@ -8,6 +8,14 @@ use gpc_store::{SqliteStore, Store};
 use serde_json::json;
 use std::path::Path;
 
+/// Runs one part from its configuration file.
+pub async fn serve_part(path: &Path, parts: gpc_server::Parts) -> Result<(), String> {
+    let config = crate::config_file::ConfigFile::read(path)?
+        .with_env(|k| std::env::var(k).ok())?
+        .server_config(parts)?;
+    serve(config).await
+}
+
 pub async fn serve(config: ServerConfig) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -24,20 +32,26 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         running.addr
     );
     println!("data directory: {}", data_dir.display());
-    println!("provider endpoints (FHIR DSTU2, POST /Order):");
-    for org in running.state.region.tenants() {
-        println!(
-            "  {:<7} {:<45} {}/{}/DSTU2/1",
-            org.ods.as_str(),
-            org.name,
-            running.public_url,
-            org.ods.as_str()
-        );
+    let url = &running.public_url;
+    if running.parts.provider {
+        println!("provider endpoints (FHIR DSTU2, POST /Order):");
+        for org in running.state.region.tenants() {
+            println!(
+                "  {:<7} {:<45} {url}/{}/DSTU2/1",
+                org.ods.as_str(),
+                org.name,
+                org.ods.as_str()
+            );
+        }
     }
-    println!(
-        "Spine Security Proxy: {}/ssp/{{provider endpoint URL}}",
-        running.public_url
-    );
+    if running.parts.ssp {
+        println!("Spine Security Proxy: {url}/ssp/{{provider endpoint URL}}");
+    }
+    if running.parts.directory {
+        println!("PDS:  {url}/personal-demographics/FHIR/R4/Patient/{{NHS number}}");
+        println!("SDS:  {url}/spine-directory/FHIR/R4/Endpoint");
+        println!("ODS:  {url}/organisation-directory/FHIR/R4/Organization");
+    }
     println!("press Ctrl-C to stop");
     running
         .serve(async {

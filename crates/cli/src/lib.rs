@@ -1,6 +1,7 @@
 //! The `gpc-tasks` command line.
 
 mod commands;
+mod config_file;
 mod send_commands;
 mod spine_args;
 
@@ -42,6 +43,25 @@ enum Command {
         tls: spine_args::TlsArgs,
         #[command(flatten)]
         ssp: spine_args::SspArgs,
+        #[command(flatten)]
+        consumer: send_commands::ConsumerArgs,
+    },
+    /// Run only the provider endpoints, configured by a TOML file (see README).
+    Provider {
+        #[arg(long, env = "GPC_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run only the Spine Security Proxy, configured by a TOML file; it
+    /// forwards only to providers under `urls.provider`.
+    Ssp {
+        #[arg(long, env = "GPC_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run only the directory APIs (PDS, SDS, ODS), configured by a TOML file;
+    /// SDS lists provider endpoints under `urls.provider`.
+    Directory {
+        #[arg(long, env = "GPC_CONFIG")]
+        config: PathBuf,
     },
     /// Generate a development CA and a certificate and key for the SSP and for
     /// every demo organisation with an ASID (subject CN = the ASID).
@@ -139,7 +159,18 @@ enum Command {
 
 /// Runs the command line; the exit code says how it went.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1, not clap's 2: `send` reserves 2 for a rejected task.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -158,6 +189,7 @@ pub fn run() -> ExitCode {
                 data,
                 tls,
                 ssp,
+                consumer,
             } => {
                 let config = gpc_server::ServerConfig {
                     listen,
@@ -165,8 +197,17 @@ pub fn run() -> ExitCode {
                     data_dir: data.data_dir,
                     tls: tls.config(),
                     ssp: ssp.config(),
+                    parts: gpc_server::Parts::ALL,
+                    consumer: Some(consumer.config()),
                 };
                 commands::serve(config).await
+            }
+            Command::Provider { config } => {
+                commands::serve_part(&config, gpc_server::Parts::PROVIDER).await
+            }
+            Command::Ssp { config } => commands::serve_part(&config, gpc_server::Parts::SSP).await,
+            Command::Directory { config } => {
+                commands::serve_part(&config, gpc_server::Parts::DIRECTORY).await
             }
             Command::Certs { out } => commands::certs(&out),
             Command::Inbox {

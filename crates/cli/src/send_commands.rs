@@ -22,6 +22,9 @@ pub struct NetworkArgs {
     /// The Spine Security Proxy base (default {server}/ssp).
     #[arg(long, env = "GPC_SSP_URL")]
     pub ssp: Option<String>,
+    /// The server hosting the directory APIs (default {server}).
+    #[arg(long, env = "GPC_DIRECTORY_URL")]
+    pub directory: Option<String>,
     /// Delays before the automatic retries, in milliseconds, comma-separated.
     #[arg(
         long,
@@ -37,6 +40,47 @@ pub struct NetworkArgs {
     /// that another process resumes it (default: long enough for one attempt).
     #[arg(long, env = "GPC_LEASE_MS")]
     pub lease_ms: Option<u64>,
+}
+
+/// The sending side of `serve` (the web UI's engine and the outbox worker).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConsumerArgs {
+    /// The SSP the engine sends through (default: this server's own).
+    #[arg(long, env = "GPC_SSP_URL")]
+    pub ssp_url: Option<String>,
+    /// The server of the directory APIs the engine asks (default: this server).
+    #[arg(long, env = "GPC_DIRECTORY_URL")]
+    pub directory_url: Option<String>,
+    /// Delays before the automatic retries, in milliseconds, comma-separated.
+    #[arg(
+        long = "retry-delays-ms",
+        default_value = "2000,4000,8000",
+        env = "GPC_RETRY_DELAYS_MS",
+        value_delimiter = ','
+    )]
+    pub retry_delays_ms: Vec<u64>,
+    /// Longest wait for one answer, in milliseconds.
+    #[arg(
+        long = "request-timeout-ms",
+        default_value_t = 15_000,
+        env = "GPC_REQUEST_TIMEOUT_MS"
+    )]
+    pub request_timeout_ms: u64,
+}
+
+impl ConsumerArgs {
+    pub fn config(&self) -> gpc_server::ConsumerConfig {
+        gpc_server::ConsumerConfig {
+            ssp_url: self.ssp_url.clone(),
+            directory_url: self.directory_url.clone(),
+            retry_delays: self
+                .retry_delays_ms
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+            request_timeout: Some(Duration::from_millis(self.request_timeout_ms)),
+        }
+    }
 }
 
 /// Exit codes of send and retry.
@@ -61,8 +105,9 @@ pub async fn engine(data_dir: &Path, net: &NetworkArgs) -> Result<Engine, String
         .map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
     let region = Region::new(store.reference_data().await.map_err(|e| e.to_string())?);
     let server = net.server.trim_end_matches('/');
-    let directory =
-        HttpDirectory::new(DirectoryUrls::on_server(server)).map_err(|e| e.to_string())?;
+    let directory_server = net.directory.as_deref().unwrap_or(server);
+    let directory = HttpDirectory::new(DirectoryUrls::on_server(directory_server))
+        .map_err(|e| e.to_string())?;
     let ssp = net.ssp.clone().unwrap_or_else(|| format!("{server}/ssp"));
     let mut config = EngineConfig::new(&ssp, server);
     config.retry_delays = net
@@ -177,9 +222,11 @@ async fn follow(
     first: &SentTask,
     as_json: bool,
 ) -> Result<ExitCode, String> {
+    // A settled task (no route) has no more events coming; otherwise the
+    // subscription already holds the first one.
     let first_event = StatusEvent::of(first, None);
-    print_event(&first_event, as_json);
     if settled(&first_event) {
+        print_event(&first_event, as_json);
         return Ok(finish(engine, &first.id, as_json).await);
     }
     let worker = engine.spawn_worker();

@@ -27,6 +27,53 @@ pub struct ServerConfig {
     /// HTTPS, optionally requiring client certificates; plain HTTP when `None`.
     pub tls: Option<tls::ServerTls>,
     pub ssp: ssp::SspConfig,
+    /// Which parts this process serves: all of them for `serve`, one for the
+    /// `provider`, `ssp` and `directory` sub-commands.
+    pub parts: Parts,
+    /// The sending side (engine and outbox worker), run by `serve`.
+    pub consumer: Option<ConsumerConfig>,
+}
+
+/// Where the sending engine finds the SSP and the directory: the server's
+/// own when not set, so that `serve` is a whole system on its own.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerConfig {
+    pub ssp_url: Option<String>,
+    pub directory_url: Option<String>,
+    /// Delays before the automatic retries (the engine's defaults when empty).
+    pub retry_delays: Vec<std::time::Duration>,
+    pub request_timeout: Option<std::time::Duration>,
+}
+
+/// The parts of the system one process can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    pub provider: bool,
+    pub ssp: bool,
+    pub directory: bool,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        provider: true,
+        ssp: true,
+        directory: true,
+    };
+    pub const PROVIDER: Parts = Parts {
+        provider: true,
+        ssp: false,
+        directory: false,
+    };
+    pub const SSP: Parts = Parts {
+        provider: false,
+        ssp: true,
+        directory: false,
+    };
+    pub const DIRECTORY: Parts = Parts {
+        provider: false,
+        ssp: false,
+        directory: true,
+    };
 }
 
 impl Default for ServerConfig {
@@ -38,19 +85,41 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             tls: None,
             ssp: ssp::SspConfig::default(),
+            parts: Parts::ALL,
+            consumer: None,
         }
     }
 }
 
-/// The whole application router.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(directory_api::routes())
-        .fallback(provider::handle)
+/// The router of the parts this process serves. A path that belongs to a
+/// part served elsewhere is a 404 OperationOutcome.
+pub fn router(state: AppState, parts: Parts) -> Router {
+    let mut app = Router::new();
+    if parts.directory {
+        app = app.merge(directory_api::routes());
+    }
+    app = if parts.provider {
+        app.fallback(provider::handle)
+    } else {
+        app.fallback(not_served)
+    };
+    let app = app
         .with_state(state.clone())
-        .layer(CompressionLayer::new().gzip(true))
+        .layer(CompressionLayer::new().gzip(true));
+    if parts.ssp {
         // After the layer: the SSP passes the provider's answer back unchanged.
-        .merge(ssp::router(state))
+        app.merge(ssp::router(state))
+    } else {
+        app
+    }
+}
+
+async fn not_served(uri: axum::http::Uri) -> axum::response::Response {
+    let error = gpc_domain::ProviderError::NotFound(format!(
+        "{} is not served by this part of the system",
+        uri.path().chars().take(100).collect::<String>()
+    ));
+    provider::response::error_response(&error, gpc_fhir::Format::Json)
 }
 
 /// A server that is listening.
@@ -58,6 +127,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub public_url: String,
     pub state: AppState,
+    pub parts: Parts,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -95,20 +165,61 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     let ssp = ssp::Ssp::new(&reference, provider_base, &config.ssp)?;
     let region = Arc::new(Region::new(reference));
     let directory = gpc_directory::EmbeddedDirectory::new(region.clone(), provider_base);
+    let engine = match &config.consumer {
+        Some(consumer) => Some(consumer_engine(
+            consumer,
+            &public_url,
+            &config.data_dir,
+            region.clone(),
+        )?),
+        None => None,
+    };
     let state = AppState {
         store,
         region,
         public_url: public_url.clone().into(),
         ssp: Arc::new(ssp),
         directory: Arc::new(directory),
+        received: tokio::sync::broadcast::channel(256).0,
+        engine,
     };
     Ok(Running {
         addr,
         public_url,
         state,
+        parts: config.parts,
         listener,
         tls,
     })
+}
+
+/// The sending engine over the outbox in `data_dir`, talking HTTP to the SSP
+/// and directory (this server's own unless configured otherwise).
+fn consumer_engine(
+    config: &ConsumerConfig,
+    public_url: &str,
+    data_dir: &std::path::Path,
+    region: Arc<Region>,
+) -> Result<gpc_consumer::Engine, String> {
+    let outbox = gpc_store::outbox::SqliteOutbox::open(data_dir)
+        .map_err(|e| format!("cannot open the outbox in {}: {e}", data_dir.display()))?;
+    let directory_url = config.directory_url.as_deref().unwrap_or(public_url);
+    let directory =
+        gpc_directory::HttpDirectory::new(gpc_directory::DirectoryUrls::on_server(directory_url))
+            .map_err(|e| e.to_string())?;
+    let ssp_url = config
+        .ssp_url
+        .clone()
+        .unwrap_or_else(|| format!("{public_url}/ssp"));
+    let mut engine_config = gpc_consumer::EngineConfig::new(&ssp_url, public_url);
+    if !config.retry_delays.is_empty() {
+        engine_config.retry_delays = config.retry_delays.clone();
+    }
+    if let Some(timeout) = config.request_timeout {
+        engine_config.request_timeout = timeout;
+        engine_config.lease = timeout * 4 + std::time::Duration::from_secs(5);
+    }
+    gpc_consumer::Engine::new(engine_config, Arc::new(directory), Arc::new(outbox), region)
 }
 
 impl Running {
@@ -119,13 +230,18 @@ impl Running {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), String> {
         let store = self.state.store.clone();
-        let app = router(self.state);
+        // Resumes whatever a previous run left in the outbox, then keeps delivering.
+        let worker = self.state.engine.as_ref().map(|e| e.spawn_worker());
+        let app = router(self.state, self.parts);
         match self.tls {
             None => axum::serve(self.listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await
                 .map_err(|e| format!("server error: {e}"))?,
             Some(config) => tls::serve(self.listener, app, config, shutdown).await?,
+        }
+        if let Some(worker) = worker {
+            worker.abort();
         }
         store
             .flush()

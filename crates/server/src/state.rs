@@ -16,6 +16,10 @@ pub struct AppState {
     /// use the same provider base as the SSP's registry, so the SSP never
     /// refuses a target that SDS advertises.
     pub directory: Arc<gpc_directory::EmbeddedDirectory>,
+    /// Each task the provider stores, for live inbox views.
+    pub received: tokio::sync::broadcast::Sender<gpc_domain::task::ReceivedEvent>,
+    /// The sending engine of this process (with `serve`), delivering the outbox.
+    pub engine: Option<gpc_consumer::Engine>,
 }
 
 impl AppState {

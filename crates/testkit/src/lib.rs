@@ -53,11 +53,11 @@ impl TestServer {
         Self::start_with(dir, ServerConfig::default()).await
     }
 
-    /// Starts with `config` (TLS, SSP settings, ...) on a free loopback port
-    /// and `dir`, whatever `config` says about those two.
+    /// Starts with `config` (listen address, TLS, SSP settings, ...) on
+    /// `dir`, whatever `config` says about the data directory. The default
+    /// config listens on a free loopback port.
     pub async fn start_with(dir: TempDir, config: ServerConfig) -> Self {
         let running: Running = gpc_server::bind(ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             ..config
         })

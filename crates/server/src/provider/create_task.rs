@@ -79,7 +79,14 @@ pub async fn create_task(
         ..audit
     };
     let (stored, status) = match state.store.create_task(task, audit).await {
-        Ok(CreateOutcome::Created(t)) => (t, StatusCode::CREATED),
+        Ok(CreateOutcome::Created(t)) => {
+            // Nobody watching the inbox is fine.
+            let _ = state.received.send(gpc_domain::task::ReceivedEvent {
+                tenant: t.tenant.clone(),
+                task_id: t.id.clone(),
+            });
+            (t, StatusCode::CREATED)
+        }
         Ok(CreateOutcome::Existing(t)) => (t, StatusCode::OK),
         Err(StoreError::Busy(_)) => {
             return Err(ProviderError::Unavailable(
