@@ -341,12 +341,27 @@ impl Engine {
     }
 
     /// Runs the delivery worker until the engine is dropped by everyone else.
+    /// Deliveries run side by side, so one recipient that answers slowly does
+    /// not hold up the tasks queued behind it.
     pub fn spawn_worker(&self) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
         tokio::spawn(async move {
+            let mut running = JoinSet::new();
             loop {
-                if let Err(e) = engine.deliver_due().await {
-                    tracing::warn!(error = %e, "outbox worker could not claim tasks");
+                while let Some(done) = running.try_join_next() {
+                    log_panic(done);
+                }
+                let room = MAX_IN_FLIGHT.saturating_sub(running.len());
+                if room > 0 {
+                    match engine.claim(room).await {
+                        Ok(tasks) => {
+                            for task in tasks {
+                                let engine = engine.clone();
+                                running.spawn(async move { engine.deliver(task).await });
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "outbox worker could not claim tasks"),
+                    }
                 }
                 let sleep = match engine.inner.outbox.next_due().await {
                     Ok(Some(due)) => {
@@ -357,27 +372,25 @@ impl Engine {
                     }
                     _ => engine.inner.config.poll_interval,
                 };
-                if Arc::strong_count(&engine.inner) == 1 {
+                if Arc::strong_count(&engine.inner) <= 1 + running.len() {
+                    // Only this worker and its deliveries hold the engine.
+                    while let Some(done) = running.join_next().await {
+                        log_panic(done);
+                    }
                     return;
                 }
                 tokio::select! {
                     _ = engine.inner.wake.notified() => {}
                     _ = tokio::time::sleep(sleep) => {}
+                    Some(done) = running.join_next(), if !running.is_empty() => log_panic(done),
                 }
             }
         })
     }
 
-    /// Claims every due task and delivers them concurrently; returns how many.
+    /// Claims every due task and delivers them, waiting for all; returns how many.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
-        let config = &self.inner.config;
-        let now = Timestamp::now();
-        let lease_until = now + config.lease;
-        let claimed = self
-            .inner
-            .outbox
-            .claim_due(&config.worker_id, now, lease_until, 32)
-            .await?;
+        let claimed = self.claim(MAX_IN_FLIGHT).await?;
         let count = claimed.len();
         let mut running = JoinSet::new();
         for task in claimed {
@@ -385,11 +398,18 @@ impl Engine {
             running.spawn(async move { engine.deliver(task).await });
         }
         while let Some(done) = running.join_next().await {
-            if let Err(e) = done {
-                tracing::error!(error = %e, "a delivery task panicked");
-            }
+            log_panic(done);
         }
         Ok(count)
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<SentTask>, StoreError> {
+        let config = &self.inner.config;
+        let now = Timestamp::now();
+        self.inner
+            .outbox
+            .claim_due(&config.worker_id, now, now + config.lease, limit)
+            .await
     }
 
     async fn deliver(&self, mut task: SentTask) {
@@ -546,6 +566,15 @@ impl Engine {
             org_ods: task.from_ods.clone(),
             org_name: task.from_name.clone(),
         }
+    }
+}
+
+/// Deliveries one worker runs at once.
+const MAX_IN_FLIGHT: usize = 32;
+
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(error = %e, "a delivery task panicked");
     }
 }
 
