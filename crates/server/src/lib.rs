@@ -1,7 +1,9 @@
 //! The HTTP side of gpc-tasks: the multi-tenant GP Connect provider and the
 //! server that hosts it.
 
+mod connections;
 pub mod directory_api;
+pub mod limits;
 pub mod provider;
 pub mod ssp;
 pub mod state;
@@ -32,6 +34,8 @@ pub struct ServerConfig {
     pub parts: Parts,
     /// The sending side (engine and outbox worker), run by `serve`.
     pub consumer: Option<ConsumerConfig>,
+    /// Connections, timeouts and header sizes per client.
+    pub limits: limits::Limits,
 }
 
 /// Where the sending engine finds the SSP and the directory: the server's
@@ -87,6 +91,7 @@ impl Default for ServerConfig {
             ssp: ssp::SspConfig::default(),
             parts: Parts::ALL,
             consumer: None,
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -98,14 +103,24 @@ pub fn router(state: AppState, parts: Parts) -> Router {
     if parts.directory {
         app = app.merge(directory_api::routes());
     }
+    // The clinician's pages come with the sending engine (`serve`).
+    let web = state.engine.clone().map(|engine| {
+        gpc_web::routes(gpc_web::WebState {
+            engine,
+            store: state.store.clone(),
+            received: state.received.clone(),
+        })
+    });
     app = if parts.provider {
         app.fallback(provider::handle)
     } else {
         app.fallback(not_served)
     };
-    let app = app
-        .with_state(state.clone())
-        .layer(CompressionLayer::new().gzip(true));
+    let mut app = app.with_state(state.clone());
+    if let Some(web) = web {
+        app = app.merge(web);
+    }
+    let app = app.layer(CompressionLayer::new().gzip(true));
     if parts.ssp {
         // After the layer: the SSP passes the provider's answer back unchanged.
         app.merge(ssp::router(state))
@@ -130,6 +145,7 @@ pub struct Running {
     pub parts: Parts,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    limits: limits::Limits,
 }
 
 /// Opens the store (seeding the demo region into a new data directory) and binds.
@@ -174,6 +190,11 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         )?),
         None => None,
     };
+    let mut limits = config.limits;
+    // The SSP's own 504 must come before this server gives up on the request.
+    limits.request_timeout = limits
+        .request_timeout
+        .max(config.ssp.timeout + std::time::Duration::from_secs(5));
     let state = AppState {
         store,
         region,
@@ -190,6 +211,7 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         parts: config.parts,
         listener,
         tls,
+        limits,
     })
 }
 
@@ -232,14 +254,11 @@ impl Running {
         let store = self.state.store.clone();
         // Resumes whatever a previous run left in the outbox, then keeps delivering.
         let worker = self.state.engine.as_ref().map(|e| e.spawn_worker());
-        let app = router(self.state, self.parts);
-        match self.tls {
-            None => axum::serve(self.listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(|e| format!("server error: {e}"))?,
-            Some(config) => tls::serve(self.listener, app, config, shutdown).await?,
-        }
+        let app = router(self.state, self.parts).layer(axum::middleware::from_fn_with_state(
+            self.limits.clone(),
+            limits::guard,
+        ));
+        connections::serve(self.listener, app, self.tls, &self.limits, shutdown).await?;
         if let Some(worker) = worker {
             worker.abort();
         }

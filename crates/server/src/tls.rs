@@ -7,10 +7,6 @@ pub mod certs;
 mod subject;
 
 use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
@@ -20,21 +16,9 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt as _;
 
 pub use subject::common_name;
-
-/// A client that has not finished its handshake by then is dropped, so that
-/// idle sockets cannot pile up.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// An idle keep-alive connection, or a client dribbling its headers, is
-/// closed after this.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// In-flight requests get this long to finish at shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The files of a server that speaks HTTPS.
 #[derive(Debug, Clone, Default)]
@@ -211,76 +195,14 @@ impl ClientCertVerifier for AllowedSubjects {
 }
 
 /// Serves `router` over TLS on `listener` until `shutdown` resolves, then
-/// lets in-flight requests finish (for a bounded time).
+/// lets in-flight requests finish (for a bounded time), with the default
+/// [`Limits`](crate::limits::Limits).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     config: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let acceptor = TlsAcceptor::from(config);
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        let watcher = graceful.watcher();
-        // The handshake runs in the connection's own task, so that a slow
-        // client cannot hold up the accept loop.
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "TLS handshake refused");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
-                }
-            };
-            let peer = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|certs| certs.first())
-                .map(|cert| PeerCertificate {
-                    common_name: common_name(cert),
-                });
-            let service = router.map_request(move |mut request: hyper::Request<Incoming>| {
-                if let Some(peer) = &peer {
-                    request.extensions_mut().insert(peer.clone());
-                }
-                request
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-            if let Err(e) = watcher.watch(connection).await {
-                tracing::debug!(error = %e, "TLS connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after the shutdown grace period");
-    }
-    Ok(())
+    let limits = crate::limits::Limits::default();
+    crate::connections::serve(listener, router, Some(config), &limits, shutdown).await
 }

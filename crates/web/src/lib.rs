@@ -1,0 +1,82 @@
+//! The clinician web UI (issue 6): a demo sign-in, find a patient in PDS,
+//! send a task and watch its delivery live, and the organisation's sent and
+//! received tasks.
+//!
+//! Every page is a plain HTML form first; `assets/app.js` adds the live
+//! updates (server-sent events from `/events`), the character count and the
+//! organisation filter on top. Pages are askama templates, so every value
+//! from the network is HTML-escaped unless a template says otherwise (none
+//! does).
+
+mod assets;
+mod display;
+mod pages;
+mod recipients;
+mod security;
+mod session;
+mod sse;
+
+use axum::Router;
+use axum::routing::{get, post};
+use gpc_domain::task::ReceivedEvent;
+use recipients::Recipients;
+use session::Sessions;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// What the web UI is built on.
+pub struct WebState {
+    /// Sends tasks and reports their status; its region lists the users.
+    pub engine: gpc_consumer::Engine,
+    /// The provider's store: the organisations' received tasks.
+    pub store: Arc<dyn gpc_store::Store>,
+    /// One event per task the provider stores, for live inboxes.
+    pub received: broadcast::Sender<ReceivedEvent>,
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+struct App {
+    engine: gpc_consumer::Engine,
+    store: Arc<dyn gpc_store::Store>,
+    received: broadcast::Sender<ReceivedEvent>,
+    sessions: Arc<Sessions>,
+    recipients: Arc<Recipients>,
+}
+
+/// The UI's routes, to be mounted at `/` of the server. No fallback is set,
+/// so the provider's fallback keeps every other path.
+pub fn routes(state: WebState) -> Router {
+    let recipients = Recipients::new(
+        state.engine.directory().clone(),
+        state.engine.region().clone(),
+    );
+    let app = App {
+        engine: state.engine,
+        store: state.store,
+        received: state.received,
+        sessions: Arc::new(Sessions::default()),
+        recipients: Arc::new(recipients),
+    };
+    Router::new()
+        .route("/", get(pages::home))
+        .route(
+            "/sign-in",
+            get(pages::sign_in::form).post(pages::sign_in::submit),
+        )
+        .route("/sign-out", post(pages::sign_in::sign_out))
+        .route(
+            "/patient",
+            get(pages::patient::find_form).post(pages::patient::find),
+        )
+        .route("/send", post(pages::send::submit))
+        .route("/sent", get(pages::sent::list))
+        .route("/sent/{id}", get(pages::sent::detail))
+        .route("/sent/{id}/retry", post(pages::sent::retry))
+        .route("/received", get(pages::received::list))
+        .route("/received/{id}", get(pages::received::detail))
+        .route("/events", get(sse::events))
+        .route("/assets/{*path}", get(assets::serve))
+        .layer(axum::middleware::from_fn(security::guard))
+        .with_state(app)
+}

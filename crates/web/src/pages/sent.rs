@@ -1,0 +1,242 @@
+//! "Sent tasks": the organisation's outbox, and one task with every attempt
+//! to deliver it. Both pages update live (see `assets/app.js`); a task that
+//! failed after its automatic retries can be retried from its page.
+
+use super::{FieldErrors, Layout, Nav, PageError, render};
+use crate::App;
+use crate::display::{self, StatusTag};
+use crate::session::{SignedIn, User};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use gpc_consumer::SendError;
+use gpc_domain::sent::{Attempt, SendStatus, SentTask};
+use serde::Deserialize;
+
+/// The most tasks the list shows.
+const LIST_LIMIT: usize = 500;
+
+#[derive(Template)]
+#[template(path = "sent_list.html")]
+struct SentListPage {
+    layout: Layout,
+    org_name: String,
+    oldest_first: bool,
+    rows: Vec<SentRow>,
+}
+
+struct SentRow {
+    id: String,
+    when: String,
+    iso: String,
+    to: String,
+    to_ods: String,
+    patient: String,
+    nhs_number: String,
+    task_type: &'static str,
+    tag: StatusTag,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    sort: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<App>,
+    SignedIn(user): SignedIn,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let tasks = match app.engine.outbox().list(&user.org_ods, LIST_LIMIT).await {
+        Ok(tasks) => tasks,
+        Err(e) => return PageError::from(e).response(Some(user)),
+    };
+    let oldest_first = query.sort.as_deref() == Some("oldest");
+    let mut rows: Vec<SentRow> = tasks
+        .iter()
+        .map(|t| SentRow {
+            id: t.id.clone(),
+            when: display::when(t.created_at),
+            iso: display::iso(t.created_at),
+            to: t.to_name.clone(),
+            to_ods: t.to_ods.clone(),
+            patient: t.patient_name.clone(),
+            nhs_number: display::nhs_number(&t.nhs_number),
+            task_type: t.task_type.display(),
+            tag: display::status_tag(t.status, t.next_attempt_at.is_some()),
+        })
+        .collect();
+    if oldest_first {
+        rows.reverse();
+    }
+    let page = SentListPage {
+        layout: Layout::new("Sent tasks", Some(user.clone()), Nav::Sent).live("sent-list"),
+        org_name: user.org_name,
+        oldest_first,
+        rows,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "sent_detail.html")]
+struct SentDetailPage {
+    layout: Layout,
+    errors: FieldErrors,
+    task: SentView,
+    attempts: Vec<AttemptRow>,
+}
+
+struct SentView {
+    id: String,
+    created: String,
+    created_iso: String,
+    from: String,
+    sender: String,
+    to_name: String,
+    to_ods: String,
+    to_address: String,
+    to_telephone: String,
+    patient: String,
+    nhs_number: String,
+    task_type: &'static str,
+    text: String,
+    tag: StatusTag,
+    /// Which status panel to show: sending, delivered, rejected,
+    /// failed-retrying, failed or no-route.
+    state: &'static str,
+    delivered_at: String,
+    provider_task_id: String,
+    reason: String,
+    next_attempt: String,
+}
+
+struct AttemptRow {
+    number: u32,
+    started: String,
+    finished: String,
+    outcome: &'static str,
+    http_status: String,
+    detail: String,
+}
+
+fn view(t: &SentTask) -> SentView {
+    let retry_due = t.next_attempt_at.is_some();
+    let state = match t.status {
+        SendStatus::Queued | SendStatus::Sending | SendStatus::Retrying => "sending",
+        SendStatus::Delivered => "delivered",
+        SendStatus::Rejected => "rejected",
+        SendStatus::Failed if retry_due => "failed-retrying",
+        SendStatus::Failed => "failed",
+        SendStatus::NoRoute => "no-route",
+    };
+    SentView {
+        id: t.id.clone(),
+        created: display::when_exact(t.created_at),
+        created_iso: display::iso(t.created_at),
+        from: format!("{} ({})", t.from_name, t.from_ods),
+        sender: format!("{}, {}", t.user_name, t.user_role_display),
+        to_name: t.to_name.clone(),
+        to_ods: t.to_ods.clone(),
+        to_address: t.to_address.clone(),
+        to_telephone: t.to_telephone.clone(),
+        patient: t.patient_name.clone(),
+        nhs_number: display::nhs_number(&t.nhs_number),
+        task_type: t.task_type.display(),
+        text: t.text.clone(),
+        tag: display::status_tag(t.status, retry_due),
+        state,
+        delivered_at: t.delivered_at.map(display::when_exact).unwrap_or_default(),
+        provider_task_id: t.provider_task_id.clone().unwrap_or_default(),
+        reason: reason(t),
+        next_attempt: t
+            .next_attempt_at
+            .map(display::when_exact)
+            .unwrap_or_default(),
+    }
+}
+
+/// Why it was rejected or failed. The page offers Retry and the telephone
+/// itself, so the engine's own suggestion to do so is not repeated.
+fn reason(t: &SentTask) -> String {
+    let reason = t.reason.as_deref().unwrap_or_default();
+    let suggestion = format!(" Retry, or telephone {} on {}.", t.to_name, t.to_telephone);
+    reason
+        .strip_suffix(suggestion.as_str())
+        .unwrap_or(reason)
+        .to_owned()
+}
+
+fn attempt_row(a: &Attempt) -> AttemptRow {
+    AttemptRow {
+        number: a.number,
+        started: display::when_exact(a.started_at),
+        finished: display::when_exact(a.finished_at),
+        outcome: a.outcome.as_str(),
+        http_status: a
+            .http_status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "none".to_owned()),
+        detail: a.detail.clone(),
+    }
+}
+
+/// The task, if it was sent by the user's organisation.
+async fn own_task(app: &App, user: &User, id: &str) -> Result<SentTask, PageError> {
+    match app.engine.outbox().get(id).await? {
+        Some(t) if t.from_ods == user.org_ods => Ok(t),
+        _ => Err(PageError::NotFound),
+    }
+}
+
+async fn detail_page(
+    app: &App,
+    user: User,
+    id: &str,
+    errors: FieldErrors,
+) -> Result<SentDetailPage, PageError> {
+    let task = own_task(app, &user, id).await?;
+    let attempts = app.engine.outbox().attempts(id).await?;
+    Ok(SentDetailPage {
+        layout: Layout::new("Sent task", Some(user), Nav::Sent).live("sent-detail"),
+        errors,
+        task: view(&task),
+        attempts: attempts.iter().map(attempt_row).collect(),
+    })
+}
+
+pub async fn detail(
+    State(app): State<App>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    match detail_page(&app, user.clone(), &id, FieldErrors::default()).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(e) => e.response(Some(user)),
+    }
+}
+
+pub async fn retry(
+    State(app): State<App>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = own_task(&app, &user, &id).await {
+        return e.response(Some(user));
+    }
+    let mut errors = FieldErrors::default();
+    match app.engine.retry(&id).await {
+        Ok(_) => return Redirect::to(&format!("/sent/{id}")).into_response(),
+        Err(SendError::InvalidInput(m)) => errors.add("task-status", m),
+        Err(SendError::NotFound(_)) => return PageError::NotFound.response(Some(user)),
+        Err(e) => {
+            return PageError::Unavailable(format!("The task could not be retried: {e}"))
+                .response(Some(user));
+        }
+    }
+    match detail_page(&app, user.clone(), &id, errors).await {
+        Ok(page) => render(StatusCode::CONFLICT, &page),
+        Err(e) => e.response(Some(user)),
+    }
+}
