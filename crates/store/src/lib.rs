@@ -1,17 +1,63 @@
 //! Durable storage behind one trait, so that the handlers do not know which
 //! database holds their tasks. SQLite (embedded, WAL, group commit) is the
-//! default backend; a PostgreSQL backend is to follow behind the same trait
-//! and must pass the same conformance suite (`tests/store_conformance.rs`).
+//! default backend, for one instance; PostgreSQL serves several instances
+//! as one system. Both pass one conformance suite (`tests/store_conformance.rs`,
+//! `tests/outbox.rs`). `open_store` and `open_outbox` choose between them.
 
 pub mod outbox;
+mod postgres;
 mod sqlite;
+pub mod test_support;
 
+pub use postgres::{PostgresStore, RECEIVED_CHANNEL};
 pub use sqlite::{DATABASE_FILE, SCHEMA_VERSION, SqliteStore};
 
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::reference::ReferenceData;
-use gpc_domain::task::{BusinessIdentifier, NewTask, StoredTask};
+use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, StoredTask};
 use jiff::Timestamp;
+use outbox::{Outbox, PostgresOutbox, SqliteOutbox};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// The received-task store: PostgreSQL at `database_url` when one is given,
+/// otherwise SQLite in `data_dir` (created when missing). Either is migrated
+/// to this binary's schema and seeded with the demo region when new.
+pub async fn open_store(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> Result<Arc<dyn Store>, StoreError> {
+    match database_url {
+        Some(url) => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        None => {
+            let dir = data_dir.to_owned();
+            // Opening migrates and seeds: file work, kept off the async workers.
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(&dir))
+                .await
+                .map_err(|e| StoreError::Other(format!("opening the store failed: {e}")))??;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// The sender's outbox, chosen like `open_store`: the same database (its own
+/// tables) on PostgreSQL, its own file beside the store's on SQLite.
+pub async fn open_outbox(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> Result<Arc<dyn Outbox>, StoreError> {
+    match database_url {
+        Some(url) => Ok(Arc::new(PostgresOutbox::connect(url).await?)),
+        None => {
+            let dir = data_dir.to_owned();
+            let outbox = tokio::task::spawn_blocking(move || SqliteOutbox::open(&dir))
+                .await
+                .map_err(|e| StoreError::Other(format!("opening the outbox failed: {e}")))??;
+            Ok(Arc::new(outbox))
+        }
+    }
+}
 
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -62,6 +108,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Waits until everything queued so far (audit included) is committed. Used at shutdown and by tests.
     async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Announces a stored task to every instance's `received_events`. A
+    /// `Created` answer of `create_task` has already been announced (on
+    /// PostgreSQL, inside its transaction, so only once committed); this is
+    /// for tasks stored otherwise. Best effort: a failure is logged, not
+    /// returned, as it loses no data. A no-op where there is only one
+    /// instance (SQLite).
+    async fn notify_received(&self, _tenant: &str, _task_id: &str) {}
+
+    /// Tasks created from now on by any instance sharing this database, this
+    /// one included; `None` when the backend has no such feed (SQLite: one
+    /// instance, which publishes its own creates). Events are ids only; read
+    /// the task with `get_task`. A receiver that falls behind gets `Lagged`
+    /// and should reload.
+    fn received_events(&self) -> Option<broadcast::Receiver<ReceivedEvent>> {
+        None
+    }
 }
 
 /// What `create_task` did: the request's answer is 201 for `Created`, 200 for `Existing`.

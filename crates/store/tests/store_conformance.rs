@@ -1,7 +1,8 @@
 //! The behaviour every `Store` backend must have, written once against
 //! `Arc<dyn Store>`. A backend joins by providing a `Backend` factory and one
-//! `conformance_suite!` line (see `mod sqlite` at the end); a PostgreSQL
-//! backend would skip itself when no test database URL is set.
+//! `conformance_suite!` line (see `mod sqlite` and `mod postgres` at the end).
+//! The PostgreSQL run needs `TEST_DATABASE_URL` (`scripts/with-postgres`
+//! sets it); without it, it says so once and its tests return at once.
 
 mod common;
 
@@ -13,17 +14,22 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 /// One test's own storage. `open` may be called again after the previous
-/// store is dropped, to check what survived.
-pub trait Backend {
-    fn open(&self) -> Arc<dyn Store>;
+/// store is dropped, to check what survived, or while it is open, as a
+/// second instance on the same storage would.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    async fn open(&self) -> Arc<dyn Store>;
 }
 
+/// `$backend` is an async fn giving `None` when the backend cannot be tested here.
 macro_rules! conformance_suite {
     ($backend:path; $($test:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                let backend = $backend();
+                let Some(backend) = $backend(stringify!($test)).await else {
+                    return;
+                };
                 crate::suite::$test(&*backend).await;
             }
         )*
@@ -55,15 +61,15 @@ mod suite {
 
     pub async fn reference_data_is_seeded_once(backend: &dyn Backend) {
         let expected = gpc_directory::demo_region();
-        let store = backend.open();
+        let store = backend.open().await;
         assert_eq!(store.reference_data().await.unwrap(), expected);
         drop(store);
-        let store = backend.open();
+        let store = backend.open().await;
         assert_eq!(store.reference_data().await.unwrap(), expected);
     }
 
     pub async fn create_then_get_round_trips_every_field(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let t = task(GPC001, HUB_ASID, &["order-1", "order-1-alt"], at(0));
         assert_eq!(create(&*store, &t).await, CreateOutcome::Created(t.clone()));
         assert_eq!(
@@ -91,7 +97,7 @@ mod suite {
     }
 
     pub async fn create_stores_its_audit_record(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let t = task(GPC001, HUB_ASID, &["a"], at(0));
         create(&*store, &t).await;
         // Committed with the task: visible without a flush.
@@ -100,7 +106,7 @@ mod suite {
     }
 
     pub async fn a_duplicate_by_any_key_returns_the_first_task(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let first = task(GPC001, HUB_ASID, &["a", "b"], at(0));
         assert!(create(&*store, &first).await.is_created());
         for keys in [&["b"][..], &["c", "b"], &["a"], &["a", "b"]] {
@@ -117,14 +123,14 @@ mod suite {
     }
 
     pub async fn one_key_twice_in_a_task_is_one_key(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let t = task(GPC001, HUB_ASID, &["same", "same"], at(0));
         assert_eq!(create(&*store, &t).await, CreateOutcome::Created(t.clone()));
         assert_eq!(store.get_task(GPC001, &t.id).await.unwrap(), Some(t));
     }
 
     pub async fn a_task_without_keys_is_always_created(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         for i in 0..3 {
             assert!(
                 create(&*store, &task(GPC001, HUB_ASID, &[], at(i)))
@@ -136,7 +142,7 @@ mod suite {
     }
 
     pub async fn the_same_key_from_another_sender_or_tenant_is_created(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let tasks = [
             task(GPC001, HUB_ASID, &["k"], at(0)),
             task(GPC001, PHYSIO_ASID, &["k"], at(1)),
@@ -157,7 +163,7 @@ mod suite {
     }
 
     pub async fn concurrent_duplicates_store_exactly_one(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let handles: Vec<_> = (0..50)
             .map(|i| {
                 let store = Arc::clone(&store);
@@ -180,7 +186,7 @@ mod suite {
     }
 
     pub async fn concurrent_distinct_creates_are_all_stored(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let tasks: Vec<_> = (0..1000)
             .map(|i| task(GPC001, HUB_ASID, &[&format!("order-{i}")], at(i)))
             .collect();
@@ -208,7 +214,7 @@ mod suite {
     }
 
     pub async fn a_failing_task_does_not_fail_its_batch(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let first = task(GPC001, HUB_ASID, &["first"], at(0));
         create(&*store, &first).await;
         // Same resource id as a stored task, new keys: a constraint error.
@@ -259,7 +265,7 @@ mod suite {
     }
 
     pub async fn inbox_is_newest_first_paged_and_per_tenant(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let mut mine = Vec::new();
         // Out of order on purpose, with two sharing one instant (ordered by id then).
         for s in [3, 1, 4, 0, 2, 2] {
@@ -310,7 +316,7 @@ mod suite {
     }
 
     pub async fn audit_is_queued_then_flushed_and_filtered(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let record = |tenant: &str, s: i64, status: u16| AuditRecord {
             time: at(s),
             tenant: tenant.to_owned(),
@@ -357,7 +363,7 @@ mod suite {
     }
 
     pub async fn audit_records_of_one_instant_read_newest_written_first(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         for status in [200, 201, 202] {
             store.record_audit(AuditRecord {
                 time: at(0),
@@ -372,7 +378,7 @@ mod suite {
     }
 
     pub async fn tasks_and_audit_persist_across_reopen(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let t = task(GPC001, HUB_ASID, &["kept"], at(0));
         create(&*store, &t).await;
         store.record_audit(AuditRecord {
@@ -384,7 +390,7 @@ mod suite {
         // No flush: dropping the store commits what is queued.
         drop(store);
 
-        let store = backend.open();
+        let store = backend.open().await;
         assert_eq!(
             store.get_task(GPC001, &t.id).await.unwrap(),
             Some(t.clone())
@@ -395,7 +401,7 @@ mod suite {
     }
 
     pub async fn ssp_audit_round_trips_and_filters(backend: &dyn Backend) {
-        let store = backend.open();
+        let store = backend.open().await;
         let record = |second: i64, status: u16, refusal: Option<&str>| SspAuditRecord {
             time: at(second),
             trace_id: Some(uuid::Uuid::new_v4().to_string()),
@@ -449,7 +455,7 @@ mod suite {
                 .is_empty()
         );
         drop(store);
-        let store = backend.open();
+        let store = backend.open().await;
         assert_eq!(
             store
                 .ssp_audit(SspAuditFilter::default())
@@ -459,6 +465,102 @@ mod suite {
             4
         );
     }
+
+    /// Two stores on one storage are two instances of one system: a repeat
+    /// through either finds the task created through the other.
+    pub async fn concurrent_duplicates_through_two_stores_store_exactly_one(backend: &dyn Backend) {
+        let stores = [backend.open().await, backend.open().await];
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let store = Arc::clone(&stores[i % 2]);
+                let t = task(GPC001, HUB_ASID, &["dup"], at(i as i64));
+                tokio::spawn(async move { store.create_task(t.clone(), audit_for(&t, 201)).await })
+            })
+            .collect();
+        let outcomes: Vec<CreateOutcome> = futures_join(handles)
+            .await
+            .into_iter()
+            .map(|r| r.expect("create_task"))
+            .collect();
+        let created: Vec<&CreateOutcome> = outcomes.iter().filter(|o| o.is_created()).collect();
+        assert_eq!(created.len(), 1);
+        assert!(outcomes.iter().all(|o| o.task() == created[0].task()));
+        for store in &stores {
+            assert_eq!(store.count_tasks(GPC001).await.unwrap(), 1);
+            assert_eq!(
+                find(&**store, GPC001, HUB_ASID, "dup").await.as_ref(),
+                Some(created[0].task())
+            );
+        }
+    }
+
+    /// Two creates holding the same two keys in opposite orders, at once:
+    /// one task, and neither fails (no deadlock between them).
+    pub async fn crossed_keys_from_concurrent_creates_store_one_task(backend: &dyn Backend) {
+        let store = backend.open().await;
+        let mut handles = Vec::new();
+        for i in 0..20 {
+            let (x, y) = (format!("x{i}"), format!("y{i}"));
+            for keys in [[&x, &y], [&y, &x]] {
+                let t = task(GPC001, HUB_ASID, &[keys[0], keys[1]], at(i));
+                let store = Arc::clone(&store);
+                handles.push(tokio::spawn(async move {
+                    store.create_task(t.clone(), audit_for(&t, 201)).await
+                }));
+            }
+        }
+        let outcomes: Vec<CreateOutcome> = futures_join(handles)
+            .await
+            .into_iter()
+            .map(|r| r.expect("create_task"))
+            .collect();
+        for pair in outcomes.chunks(2) {
+            assert_eq!(pair.iter().filter(|o| o.is_created()).count(), 1);
+            assert_eq!(pair[0].task(), pair[1].task());
+        }
+        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 20);
+    }
+
+    /// Instances starting together on new storage: each migrates and seeds
+    /// once between them, and all read the same reference data.
+    pub async fn stores_opened_together_seed_once(backend: &dyn Backend) {
+        let expected = gpc_directory::demo_region();
+        let opened = tokio::join!(
+            backend.open(),
+            backend.open(),
+            backend.open(),
+            backend.open()
+        );
+        for store in [opened.0, opened.1, opened.2, opened.3] {
+            assert_eq!(store.reference_data().await.unwrap(), expected);
+        }
+    }
+}
+
+/// The one list of tests, so that no backend can miss one.
+macro_rules! every_test {
+    ($suite:ident; $backend:path) => {
+        $suite!($backend;
+            reference_data_is_seeded_once,
+            create_then_get_round_trips_every_field,
+            create_stores_its_audit_record,
+            a_duplicate_by_any_key_returns_the_first_task,
+            one_key_twice_in_a_task_is_one_key,
+            a_task_without_keys_is_always_created,
+            the_same_key_from_another_sender_or_tenant_is_created,
+            concurrent_duplicates_store_exactly_one,
+            concurrent_duplicates_through_two_stores_store_exactly_one,
+            crossed_keys_from_concurrent_creates_store_one_task,
+            concurrent_distinct_creates_are_all_stored,
+            a_failing_task_does_not_fail_its_batch,
+            inbox_is_newest_first_paged_and_per_tenant,
+            audit_is_queued_then_flushed_and_filtered,
+            audit_records_of_one_instant_read_newest_written_first,
+            tasks_and_audit_persist_across_reopen,
+            ssp_audit_round_trips_and_filters,
+            stores_opened_together_seed_once,
+        );
+    };
 }
 
 mod sqlite {
@@ -469,31 +571,44 @@ mod sqlite {
 
     struct Sqlite(TempDir);
 
+    #[async_trait::async_trait]
     impl Backend for Sqlite {
-        fn open(&self) -> Arc<dyn Store> {
+        async fn open(&self) -> Arc<dyn Store> {
             Arc::new(SqliteStore::open(self.0.path()).expect("open the SQLite store"))
         }
     }
 
-    fn backend() -> Box<dyn Backend> {
-        Box::new(Sqlite(tempfile::tempdir().unwrap()))
+    async fn backend(_test: &str) -> Option<Box<dyn Backend>> {
+        Some(Box::new(Sqlite(tempfile::tempdir().unwrap())))
     }
 
-    conformance_suite!(backend;
-        reference_data_is_seeded_once,
-        create_then_get_round_trips_every_field,
-        create_stores_its_audit_record,
-        a_duplicate_by_any_key_returns_the_first_task,
-        one_key_twice_in_a_task_is_one_key,
-        a_task_without_keys_is_always_created,
-        the_same_key_from_another_sender_or_tenant_is_created,
-        concurrent_duplicates_store_exactly_one,
-        concurrent_distinct_creates_are_all_stored,
-        a_failing_task_does_not_fail_its_batch,
-        inbox_is_newest_first_paged_and_per_tenant,
-        audit_is_queued_then_flushed_and_filtered,
-        audit_records_of_one_instant_read_newest_written_first,
-        tasks_and_audit_persist_across_reopen,
-        ssp_audit_round_trips_and_filters,
-    );
+    every_test!(conformance_suite; backend);
+}
+
+mod postgres {
+    use super::Backend;
+    use gpc_store::test_support::TestDatabase;
+    use gpc_store::{PostgresStore, Store};
+    use std::sync::Arc;
+
+    /// Each test has a database of its own, dropped at its end.
+    struct Postgres(TestDatabase);
+
+    #[async_trait::async_trait]
+    impl Backend for Postgres {
+        async fn open(&self) -> Arc<dyn Store> {
+            Arc::new(
+                PostgresStore::connect(self.0.url())
+                    .await
+                    .expect("open the PostgreSQL store"),
+            )
+        }
+    }
+
+    async fn backend(test: &str) -> Option<Box<dyn Backend>> {
+        let db = TestDatabase::create(test).await?;
+        Some(Box::new(Postgres(db)))
+    }
+
+    every_test!(conformance_suite; backend);
 }

@@ -3,13 +3,25 @@
 //! lease so that a task is delivered by one worker at a time, and a task left
 //! by a dead worker is picked up again once its lease runs out.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{PostgresOutbox, SENT_CHANNEL};
 pub use sqlite::{OUTBOX_FILE, SqliteOutbox};
 
 use crate::StoreError;
 use gpc_domain::sent::{Attempt, SentTask};
 use jiff::Timestamp;
+use tokio::sync::broadcast;
+
+/// A sent task's stored state changed (enqueued, marked, an attempt
+/// finished, requeued), on some instance sharing the outbox. Ids only: read
+/// the task with `Outbox::get`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEvent {
+    pub from_ods: String,
+    pub task_id: String,
+}
 
 #[async_trait::async_trait]
 pub trait Outbox: Send + Sync + 'static {
@@ -55,4 +67,11 @@ pub trait Outbox: Send + Sync + 'static {
 
     /// When the next task becomes due, if any is waiting.
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Changes committed from now on by any instance sharing this outbox,
+    /// this one included; `None` when the backend has no such feed (SQLite:
+    /// one instance, whose engine publishes its own status events).
+    fn sent_events(&self) -> Option<broadcast::Receiver<SentEvent>> {
+        None
+    }
 }

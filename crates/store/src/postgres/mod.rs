@@ -1,0 +1,501 @@
+//! The backend for several instances on one database: PostgreSQL through a
+//! small pool of `tokio-postgres` connections.
+//!
+//! Each create is its own transaction, and the server's own group commit
+//! does what the SQLite writer thread does by hand. Idempotency rests on the
+//! primary key of `task_identifiers`, which every instance shares: a second
+//! insert of a key waits for the transaction holding it and, once that
+//! commits, finds the first task. Audit records go through a writer thread
+//! of their own, so that a request never waits for them. A committed create
+//! is announced on the `gpc_received` channel (NOTIFY is delivered only on
+//! commit), which `received_events` turns back into events on every instance.
+
+pub(crate) mod audit_writer;
+pub(crate) mod codec;
+pub(crate) mod connection;
+pub(crate) mod listener;
+pub(crate) mod schema;
+
+use crate::{CreateOutcome, Store, StoreError};
+use audit_writer::{AuditWriter, Op};
+use codec::{EncodedTask, audit_columns, ssp_audit_columns, task_columns};
+use connection::{is_retryable, pg_err, pool_err, to_ns};
+use deadpool_postgres::Pool;
+use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
+use gpc_domain::reference::ReferenceData;
+use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, StoredTask};
+use jiff::Timestamp;
+use listener::Listener;
+use tokio::sync::broadcast;
+
+/// The channel on which committed creates are announced.
+pub const RECEIVED_CHANNEL: &str = "gpc_received";
+
+/// Connections per instance. A create holds one for a few round trips, so
+/// this many serve far more concurrent requests; several instances times
+/// this must stay under the server's `max_connections`.
+const POOL_SIZE: usize = 16;
+
+/// Whole-transaction repeats after a deadlock or serialisation failure.
+const CREATE_TRIES: u32 = 5;
+
+/// Rows per transaction in `bulk_insert`.
+const BULK_CHUNK: usize = 2_000;
+
+pub struct PostgresStore {
+    pool: Pool,
+    audit: AuditWriter,
+    received: Listener<ReceivedEvent>,
+}
+
+impl PostgresStore {
+    /// Connects to `database_url`, migrates the database to this binary's
+    /// schema and seeds the demo region into a new one. Instances starting
+    /// together take turns (an advisory lock), so each step happens once.
+    pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
+        let config = connection::parse_url(database_url)?;
+        let pool = connection::pool(&config, POOL_SIZE)?;
+        let version = {
+            let mut client = pool.get().await.map_err(pool_err)?;
+            let tx = client.transaction().await.map_err(pg_err)?;
+            let version = schema::migrate(&tx, "store", schema::STORE).await?;
+            if codec::reference_is_empty(&*tx).await? {
+                codec::insert_reference(&*tx, &gpc_directory::demo_region()).await?;
+                tracing::info!("store seeded with the demo region");
+            }
+            tx.commit().await.map_err(pg_err)?;
+            version
+        };
+        let audit = AuditWriter::spawn(config.clone())?;
+        let received = Listener::new(config.clone(), RECEIVED_CHANNEL, parse_received);
+        // The URL may hold a password: only the database name is logged.
+        tracing::info!(
+            database = config.get_dbname().unwrap_or_default(),
+            schema_version = version,
+            "store opened on PostgreSQL"
+        );
+        Ok(Self {
+            pool,
+            audit,
+            received,
+        })
+    }
+
+    /// Like `received_events`, and waits until the `LISTEN` is in place, so
+    /// that every create committed after this returns is seen.
+    pub async fn received_events_ready(
+        &self,
+    ) -> Result<broadcast::Receiver<ReceivedEvent>, StoreError> {
+        self.received.subscribe_ready().await
+    }
+
+    /// Fast path for benchmarks: inserts many tasks in large transactions,
+    /// without audit, without notifications and without the idempotency
+    /// look-up. A key already held keeps pointing at its first task. Each
+    /// chunk commits on its own: after an error, the chunks before it stay.
+    pub async fn bulk_insert(&self, tasks: Vec<NewTask>) -> Result<(), StoreError> {
+        let mut remaining = tasks.into_iter();
+        loop {
+            let chunk: Vec<EncodedTask> = remaining
+                .by_ref()
+                .take(BULK_CHUNK)
+                .map(EncodedTask::new)
+                .collect::<Result<_, _>>()?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let mut client = self.pool.get().await.map_err(pool_err)?;
+            let tx = client.transaction().await.map_err(pg_err)?;
+            let insert = tx
+                .prepare_cached(codec::INSERT_TASK)
+                .await
+                .map_err(pg_err)?;
+            let insert_key = tx.prepare_cached(INSERT_KEY).await.map_err(pg_err)?;
+            for e in &chunk {
+                tx.execute(&insert, &e.params()).await.map_err(pg_err)?;
+                for key in distinct(&e.task.idempotency_keys) {
+                    tx.execute(&insert_key, &key_params(&e.task, key))
+                        .await
+                        .map_err(pg_err)?;
+                }
+            }
+            tx.commit().await.map_err(pg_err)?;
+        }
+    }
+
+    /// One try of `create_task`; `None` when it must be tried again.
+    async fn try_create(
+        &self,
+        task: &EncodedTask,
+        audit: &AuditRecord,
+        audit_time: i64,
+    ) -> Result<Option<CreateOutcome>, Failure> {
+        let t = &task.task;
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Failure::Final(pool_err(e)))?;
+        let tx = client.transaction().await?;
+        let insert_key = tx.prepare_cached(INSERT_KEY).await?;
+        // Keys go in a fixed order, so that two creates sharing two keys
+        // wait for each other instead of deadlocking.
+        let mut keys = distinct(&t.idempotency_keys);
+        keys.sort_by(|a, b| (&a.system, &a.value).cmp(&(&b.system, &b.value)));
+        for key in keys {
+            // A key inserted by a transaction still open makes this wait for
+            // it; then 0 rows if it committed, 1 if it rolled back.
+            if tx.execute(&insert_key, &key_params(t, key)).await? == 0 {
+                tx.rollback().await?;
+                let holder = first_holder(&client, t).await?;
+                return Ok(holder.map(CreateOutcome::Existing));
+            }
+        }
+        let insert_task = tx.prepare_cached(codec::INSERT_TASK).await?;
+        let insert_audit = tx.prepare_cached(INSERT_AUDIT).await?;
+        let payload = received_payload(&t.tenant, &t.id);
+        let status = i32::from(audit.status);
+        let task_params = task.params();
+        let audit_params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
+            &audit_time,
+            &audit.tenant,
+            &audit.trace_id,
+            &audit.from_asid,
+            &audit.to_asid,
+            &audit.interaction,
+            &audit.method,
+            &audit.path,
+            &audit.practitioner_sds_id,
+            &audit.organisation_ods,
+            &status,
+            &audit.error_code,
+            &audit.task_id,
+        ];
+        let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+            [&RECEIVED_CHANNEL, &payload];
+        // Sent together: one round trip for the three.
+        tokio::try_join!(
+            tx.execute(&insert_task, &task_params),
+            tx.execute(&insert_audit, &audit_params),
+            tx.execute("SELECT pg_notify($1, $2)", &notify_params),
+        )?;
+        tx.commit().await?;
+        Ok(Some(CreateOutcome::Created(t.clone())))
+    }
+}
+
+/// Why one try of a create failed: whether trying again may help.
+enum Failure {
+    Retry(tokio_postgres::Error),
+    Final(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if is_retryable(&e) {
+            Failure::Retry(e)
+        } else {
+            Failure::Final(pg_err(e))
+        }
+    }
+}
+
+/// The stored task holding the first of `t`'s keys that is held, in the
+/// order the keys came, as the SQLite backend answers.
+async fn first_holder(
+    client: &tokio_postgres::Client,
+    t: &NewTask,
+) -> Result<Option<StoredTask>, Failure> {
+    let sender = &t.provenance.sender_asid;
+    for key in &t.idempotency_keys {
+        let rows = client
+            .query(
+                FIND_BY_IDENTIFIER,
+                &[&t.tenant, sender, &key.system, &key.value],
+            )
+            .await?;
+        if let Some(row) = rows.first() {
+            return codec::decode_task(row).map(Some).map_err(Failure::Final);
+        }
+    }
+    Ok(None)
+}
+
+/// 0 rows when the key is held: the caller then reads its holder.
+const INSERT_KEY: &str = "INSERT INTO task_identifiers (tenant, sender_asid, system, value, \
+     task_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+
+const INSERT_AUDIT: &str = "INSERT INTO audit (time, tenant, trace_id, from_asid, to_asid, \
+     interaction, method, path, practitioner_sds_id, organisation_ods, status, error_code, \
+     task_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+const FIND_BY_IDENTIFIER: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM tasks WHERE id = (SELECT task_id FROM task_identifiers \
+     WHERE tenant = $1 AND sender_asid = $2 AND system = $3 AND value = $4)"
+);
+
+/// The same key twice in one request (identifier and If-None-Exist) is one key.
+fn distinct(keys: &[BusinessIdentifier]) -> Vec<&BusinessIdentifier> {
+    let mut out: Vec<&BusinessIdentifier> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+fn key_params<'a>(
+    t: &'a NewTask,
+    key: &'a BusinessIdentifier,
+) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 5] {
+    [
+        &t.tenant,
+        &t.provenance.sender_asid,
+        &key.system,
+        &key.value,
+        &t.id,
+    ]
+}
+
+/// Ids only: a notification is visible to every session of the database.
+fn received_payload(tenant: &str, task_id: &str) -> String {
+    serde_json::json!([tenant, task_id]).to_string()
+}
+
+fn parse_received(payload: &str) -> Option<ReceivedEvent> {
+    let (tenant, task_id): (String, String) = serde_json::from_str(payload).ok()?;
+    Some(ReceivedEvent { tenant, task_id })
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn reference_data(&self) -> Result<ReferenceData, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        codec::read_reference(&**client).await
+    }
+
+    async fn create_task(
+        &self,
+        task: NewTask,
+        audit: AuditRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        let task = EncodedTask::new(task)?;
+        let audit_time = to_ns(audit.time)?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.try_create(&task, &audit, audit_time).await {
+                Ok(Some(outcome)) => return Ok(outcome),
+                // A key was held but no task holds it: tasks are never
+                // deleted, so only a corrupt store answers so every time.
+                Ok(None) if tries >= CREATE_TRIES => {
+                    return Err(StoreError::Corrupt(
+                        "an identifier points to a missing task".into(),
+                    ));
+                }
+                Ok(None) => {}
+                Err(Failure::Retry(e)) if tries < CREATE_TRIES => {
+                    tracing::debug!(error = %pg_err(e), tries, "create repeated");
+                }
+                Err(Failure::Retry(e)) => return Err(pg_err(e)),
+                Err(Failure::Final(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn find_by_identifier(
+        &self,
+        tenant: &str,
+        sender_asid: &str,
+        key: &BusinessIdentifier,
+    ) -> Result<Option<StoredTask>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let stmt = client
+            .prepare_cached(FIND_BY_IDENTIFIER)
+            .await
+            .map_err(pg_err)?;
+        let rows = client
+            .query(&stmt, &[&tenant, &sender_asid, &key.system, &key.value])
+            .await
+            .map_err(pg_err)?;
+        rows.first().map(codec::decode_task).transpose()
+    }
+
+    async fn get_task(&self, tenant: &str, id: &str) -> Result<Option<StoredTask>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let stmt = client
+            .prepare_cached(concat!(
+                "SELECT ",
+                task_columns!(),
+                " FROM tasks WHERE id = $1 AND tenant = $2"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let rows = client.query(&stmt, &[&id, &tenant]).await.map_err(pg_err)?;
+        rows.first().map(codec::decode_task).transpose()
+    }
+
+    async fn inbox(
+        &self,
+        tenant: &str,
+        limit: usize,
+        before: Option<(Timestamp, String)>,
+    ) -> Result<Vec<StoredTask>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let rows = match before {
+            None => {
+                let stmt = client
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        task_columns!(),
+                        " FROM tasks WHERE tenant = $1 \
+                         ORDER BY received_at DESC, id DESC LIMIT $2"
+                    ))
+                    .await
+                    .map_err(pg_err)?;
+                client.query(&stmt, &[&tenant, &limit]).await
+            }
+            // A row value, so that the inbox index is entered at the page start.
+            Some((ts, id)) => {
+                let ns = to_ns(ts)?;
+                let stmt = client
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        task_columns!(),
+                        " FROM tasks WHERE tenant = $1 AND (received_at, id) < ($3, $4) \
+                         ORDER BY received_at DESC, id DESC LIMIT $2"
+                    ))
+                    .await
+                    .map_err(pg_err)?;
+                client.query(&stmt, &[&tenant, &limit, &ns, &id]).await
+            }
+        }
+        .map_err(pg_err)?;
+        codec::decode_tasks(&rows)
+    }
+
+    async fn count_tasks(&self, tenant: &str) -> Result<u64, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let stmt = client
+            .prepare_cached("SELECT COUNT(*) FROM tasks WHERE tenant = $1")
+            .await
+            .map_err(pg_err)?;
+        let n: i64 = client
+            .query_one(&stmt, &[&tenant])
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        Ok(n.unsigned_abs())
+    }
+
+    fn record_audit(&self, record: AuditRecord) {
+        if self.audit.send(Op::Audit(record)).is_err() {
+            tracing::warn!("audit record dropped: the audit writer has stopped");
+        }
+    }
+
+    async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let since = filter.since.map(to_ns).transpose()?;
+        // LIMIT NULL is no limit.
+        let limit = match filter.limit {
+            0 => None,
+            n => Some(i64::try_from(n).unwrap_or(i64::MAX)),
+        };
+        let tenant = filter.tenant;
+        // One literal per filter shape, so that each uses its index; the
+        // `IS NULL` terms only keep the three parameters bindable in all.
+        let sql = match (&tenant, since) {
+            (None, None) => concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit WHERE $1::text IS NULL AND $2::bigint IS NULL \
+                 ORDER BY time DESC, seq DESC LIMIT $3"
+            ),
+            (Some(_), None) => concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit WHERE tenant = $1 AND $2::bigint IS NULL \
+                 ORDER BY time DESC, seq DESC LIMIT $3"
+            ),
+            (None, Some(_)) => concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit WHERE $1::text IS NULL AND time >= $2 \
+                 ORDER BY time DESC, seq DESC LIMIT $3"
+            ),
+            (Some(_), Some(_)) => concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit WHERE tenant = $1 AND time >= $2 \
+                 ORDER BY time DESC, seq DESC LIMIT $3"
+            ),
+        };
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let stmt = client.prepare_cached(sql).await.map_err(pg_err)?;
+        let rows = client
+            .query(&stmt, &[&tenant, &since, &limit])
+            .await
+            .map_err(pg_err)?;
+        rows.iter().map(codec::decode_audit).collect()
+    }
+
+    fn record_ssp_audit(&self, record: SspAuditRecord) {
+        if self.audit.send(Op::Ssp(record)).is_err() {
+            tracing::warn!("SSP audit record dropped: the audit writer has stopped");
+        }
+    }
+
+    async fn ssp_audit(&self, filter: SspAuditFilter) -> Result<Vec<SspAuditRecord>, StoreError> {
+        let since = filter.since.map(to_ns).transpose()?;
+        let limit = match filter.limit {
+            0 => None,
+            n => Some(i64::try_from(n).unwrap_or(i64::MAX)),
+        };
+        let sql = match since {
+            None => concat!(
+                "SELECT ",
+                ssp_audit_columns!(),
+                " FROM ssp_audit WHERE $1::bigint IS NULL ORDER BY time DESC, seq DESC LIMIT $2"
+            ),
+            Some(_) => concat!(
+                "SELECT ",
+                ssp_audit_columns!(),
+                " FROM ssp_audit WHERE time >= $1 ORDER BY time DESC, seq DESC LIMIT $2"
+            ),
+        };
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let stmt = client.prepare_cached(sql).await.map_err(pg_err)?;
+        let rows = client
+            .query(&stmt, &[&since, &limit])
+            .await
+            .map_err(pg_err)?;
+        rows.iter().map(codec::decode_ssp_audit).collect()
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.audit.flush().await
+    }
+
+    async fn notify_received(&self, tenant: &str, task_id: &str) {
+        let payload = received_payload(tenant, task_id);
+        let sent = match self.pool.get().await {
+            Ok(client) => client
+                .execute("SELECT pg_notify($1, $2)", &[&RECEIVED_CHANNEL, &payload])
+                .await
+                .map(drop)
+                .map_err(pg_err),
+            Err(e) => Err(pool_err(e)),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "received-task notification not sent");
+        }
+    }
+
+    fn received_events(&self) -> Option<broadcast::Receiver<ReceivedEvent>> {
+        Some(self.received.subscribe())
+    }
+}

@@ -1,0 +1,366 @@
+//! What only the PostgreSQL backend has: notifications between instances,
+//! its schema versions, its bulk path, and the choice of backend by
+//! `open_store` and `open_outbox`. Needs `TEST_DATABASE_URL`, like the
+//! PostgreSQL half of the conformance suites.
+
+mod common;
+
+use common::{at, audit_for, key, task};
+use gpc_domain::sent::{SendStatus, SentTask};
+use gpc_domain::task::{ReceivedEvent, TaskType};
+use gpc_store::outbox::{Outbox, PostgresOutbox, SentEvent};
+use gpc_store::test_support::TestDatabase;
+use gpc_store::{PostgresStore, Store, StoreError, open_outbox, open_store};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::time::timeout;
+
+const GPC001: &str = "GPC001";
+const HUB_ASID: &str = "200000000370";
+
+async fn next<T: Clone>(events: &mut broadcast::Receiver<T>) -> T {
+    timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("an open channel")
+}
+
+/// Nothing more arrives for a moment.
+async fn quiet<T: Clone + std::fmt::Debug>(events: &mut broadcast::Receiver<T>) {
+    if let Ok(event) = timeout(Duration::from_millis(300), events.recv()).await {
+        panic!("unexpected event {event:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_created_on_one_instance_is_announced_on_another() {
+    let Some(db) = TestDatabase::create("received_events").await else {
+        return;
+    };
+    let a = PostgresStore::connect(db.url()).await.unwrap();
+    let b = PostgresStore::connect(db.url()).await.unwrap();
+    let mut on_b = b.received_events_ready().await.unwrap();
+    let mut on_a = a.received_events_ready().await.unwrap();
+
+    let t = task(GPC001, HUB_ASID, &["k"], at(0));
+    a.create_task(t.clone(), audit_for(&t, 201)).await.unwrap();
+    let expected = ReceivedEvent {
+        tenant: GPC001.to_owned(),
+        task_id: t.id.clone(),
+    };
+    assert_eq!(next(&mut on_b).await, expected);
+    // The creating instance hears its own create too: one feed for both.
+    assert_eq!(next(&mut on_a).await, expected);
+    // And the task is there for B to read.
+    assert_eq!(b.get_task(GPC001, &t.id).await.unwrap(), Some(t.clone()));
+
+    // A repeat stores nothing and announces nothing.
+    let repeat = task(GPC001, HUB_ASID, &["k"], at(1));
+    assert!(
+        !b.create_task(repeat.clone(), audit_for(&repeat, 201))
+            .await
+            .unwrap()
+            .is_created()
+    );
+    // Nor does a create that fails (its transaction rolls back).
+    let mut clash = task(GPC001, HUB_ASID, &["other"], at(2));
+    clash.id = t.id.clone();
+    assert!(
+        b.create_task(clash.clone(), audit_for(&clash, 201))
+            .await
+            .is_err()
+    );
+    quiet(&mut on_b).await;
+
+    // An explicit announcement, for tasks stored another way.
+    a.notify_received("R1A14", "x").await;
+    assert_eq!(
+        next(&mut on_b).await,
+        ReceivedEvent {
+            tenant: "R1A14".to_owned(),
+            task_id: "x".to_owned(),
+        }
+    );
+    // Through the trait, as the server holds it.
+    let store: &dyn Store = &b;
+    assert!(store.received_events().is_some());
+}
+
+/// The race behind idempotency across instances: a create whose key is
+/// held by a transaction not yet committed waits for it, then returns the
+/// task it committed, or stores its own if that transaction rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_waits_for_an_uncommitted_holder_of_its_key() {
+    let Some(db) = TestDatabase::create("uncommitted_holder").await else {
+        return;
+    };
+    let store = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let template = task(GPC001, HUB_ASID, &["template"], at(0));
+    store
+        .create_task(template.clone(), audit_for(&template, 201))
+        .await
+        .unwrap();
+    for commit in [true, false] {
+        let held_key = format!("held-{commit}");
+        let held_id = format!("other-instance-{commit}");
+        // Another instance's create, stopped before its commit.
+        let mut other = db.connect().await;
+        let tx = other.transaction().await.unwrap();
+        tx.execute(
+            "INSERT INTO tasks SELECT $1, version_id, tenant, sender_asid, idempotency_keys, \
+             provider_identifier, patient_id, nhs_number, patient_name, source_org_id, \
+             task_type, text, received_at, sender_ods, sender_name, practitioner_sds_id, \
+             practitioner_name, role_code, role_display, trace_id, resource \
+             FROM tasks WHERE id = $2",
+            &[&held_id, &template.id],
+        )
+        .await
+        .unwrap();
+        tx.execute(
+            "INSERT INTO task_identifiers (tenant, sender_asid, system, value, task_id) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &GPC001,
+                &HUB_ASID,
+                &common::CONSUMER_SYSTEM,
+                &held_key,
+                &held_id,
+            ],
+        )
+        .await
+        .unwrap();
+
+        let mine = task(GPC001, HUB_ASID, &[&held_key], at(1));
+        let create = {
+            let (store, mine) = (std::sync::Arc::clone(&store), mine.clone());
+            tokio::spawn(
+                async move { store.create_task(mine.clone(), audit_for(&mine, 201)).await },
+            )
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!create.is_finished(), "the create waits for the holder");
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+        let outcome = timeout(Duration::from_secs(10), create)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if commit {
+            assert!(!outcome.is_created());
+            assert_eq!(outcome.task().id, held_id);
+        } else {
+            assert_eq!(outcome, gpc_store::CreateOutcome::Created(mine));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_create_reports_no_stored_value() {
+    let Some(db) = TestDatabase::create("error_text").await else {
+        return;
+    };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let t = task(GPC001, HUB_ASID, &[], at(0));
+    store
+        .create_task(t.clone(), audit_for(&t, 201))
+        .await
+        .unwrap();
+    let mut clash = task(GPC001, HUB_ASID, &[], at(1));
+    clash.id = t.id.clone();
+    let err = store
+        .create_task(clash.clone(), audit_for(&clash, 201))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Other(_)), "{message}");
+    for value in [&t.id, &t.nhs_number, &t.patient_name, &t.text] {
+        assert!(!message.contains(value.as_str()), "{message}");
+    }
+}
+
+fn sent(id: &str) -> SentTask {
+    let now = jiff::Timestamp::now();
+    SentTask {
+        id: id.to_owned(),
+        created_at: now,
+        updated_at: now,
+        from_ods: "Y00001".into(),
+        from_name: "Hub".into(),
+        from_asid: "200000000370".into(),
+        user_sds_id: "G11111116".into(),
+        user_id: "3".into(),
+        user_name: "Mrs Melissa PARSONS".into(),
+        user_role_code: "R0260".into(),
+        user_role_display: "General Medical Practitioner".into(),
+        nhs_number: "9476719931".into(),
+        patient_name: "Mrs Minnie DAWES".into(),
+        to_ods: "GPC001".into(),
+        to_name: "GP Connect Demonstrator".into(),
+        to_telephone: "01632 960001".into(),
+        to_address: "1 Road".into(),
+        endpoint: "http://127.0.0.1:1/GPC001/DSTU2/1".into(),
+        to_asid: "200000000359".into(),
+        task_type: TaskType::InformationOnly,
+        text: "For information".into(),
+        identifier: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+        status: SendStatus::Queued,
+        attempts: 0,
+        cycle_attempts: 0,
+        next_attempt_at: Some(now),
+        provider_task_id: None,
+        delivered_at: None,
+        reason: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_a_sent_task_is_announced_on_every_instance() {
+    let Some(db) = TestDatabase::create("sent_events").await else {
+        return;
+    };
+    let a = PostgresOutbox::connect(db.url()).await.unwrap();
+    let b = PostgresOutbox::connect(db.url()).await.unwrap();
+    let mut on_b = b.sent_events_ready().await.unwrap();
+    let event = SentEvent {
+        from_ods: "Y00001".to_owned(),
+        task_id: "s1".to_owned(),
+    };
+    let t = sent("s1");
+    a.enqueue(&t).await.unwrap();
+    assert_eq!(next(&mut on_b).await, event);
+
+    let now = t.created_at;
+    let claimed = a
+        .claim_due("a", now, now + jiff::SignedDuration::from_secs(30), 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    // A claim changes only the lease: nothing to show.
+    quiet(&mut on_b).await;
+    let mut sending = claimed[0].clone();
+    sending.status = SendStatus::Sending;
+    assert!(a.mark("a", &sending).await.unwrap());
+    assert_eq!(next(&mut on_b).await, event);
+    // A refused write announces nothing.
+    assert!(!b.mark("b", &sending).await.unwrap());
+    quiet(&mut on_b).await;
+    let outbox: &dyn Outbox = &b;
+    assert!(outbox.sent_events().is_some());
+}
+
+#[tokio::test]
+async fn schema_versions_are_recorded_and_a_newer_database_is_refused() {
+    let Some(db) = TestDatabase::create("versions").await else {
+        return;
+    };
+    drop(PostgresStore::connect(db.url()).await.unwrap());
+    drop(PostgresOutbox::connect(db.url()).await.unwrap());
+    let client = db.connect().await;
+    let rows = client
+        .query(
+            "SELECT component, version FROM schema_migrations ORDER BY component, version",
+            &[],
+        )
+        .await
+        .unwrap();
+    let versions: Vec<(String, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        versions,
+        [("outbox".to_owned(), 1), ("store".to_owned(), 1)]
+    );
+    // A second start finds nothing to do.
+    drop(PostgresStore::connect(db.url()).await.unwrap());
+    client
+        .execute(
+            "INSERT INTO schema_migrations (component, version, applied_at) \
+             VALUES ('store', 99, 0)",
+            &[],
+        )
+        .await
+        .unwrap();
+    match PostgresStore::connect(db.url()).await {
+        Err(StoreError::Other(m)) => assert!(m.contains("newer"), "{m}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a newer database was opened"),
+    }
+}
+
+#[tokio::test]
+async fn the_inbox_page_is_read_through_its_index() {
+    let Some(db) = TestDatabase::create("inbox_index").await else {
+        return;
+    };
+    drop(PostgresStore::connect(db.url()).await.unwrap());
+    let client = db.connect().await;
+    // On an empty table the planner would rightly prefer a scan; what is
+    // checked is that the keyset query can use the index at all.
+    client
+        .batch_execute("SET enable_seqscan = off")
+        .await
+        .unwrap();
+    let plan: Vec<String> = client
+        .query(
+            "EXPLAIN SELECT id FROM tasks WHERE tenant = $1 AND (received_at, id) < ($2, $3) \
+             ORDER BY received_at DESC, id DESC LIMIT 50",
+            &[&GPC001, &0i64, &"x"],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("tasks_inbox"), "{plan}");
+    assert!(!plan.contains("Sort"), "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_insert_stores_every_task_and_keeps_the_first_holder_of_a_key() {
+    let Some(db) = TestDatabase::create("bulk").await else {
+        return;
+    };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let first = task(GPC001, HUB_ASID, &["shared"], at(0));
+    let mut tasks = vec![first.clone()];
+    tasks.extend((1..5000).map(|i| task(GPC001, HUB_ASID, &[&format!("k{i}")], at(i))));
+    tasks.push(task(GPC001, HUB_ASID, &["shared"], at(6000)));
+    store.bulk_insert(tasks).await.unwrap();
+    assert_eq!(store.count_tasks(GPC001).await.unwrap(), 5001);
+    assert_eq!(
+        store
+            .find_by_identifier(GPC001, HUB_ASID, &key("shared"))
+            .await
+            .unwrap(),
+        Some(first)
+    );
+}
+
+#[tokio::test]
+async fn open_store_and_open_outbox_choose_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(None, dir.path()).await.unwrap();
+    assert!(store.received_events().is_none());
+    assert!(dir.path().join(gpc_store::DATABASE_FILE).is_file());
+    let outbox = open_outbox(None, dir.path()).await.unwrap();
+    assert!(outbox.sent_events().is_none());
+    assert!(dir.path().join(gpc_store::outbox::OUTBOX_FILE).is_file());
+
+    let Some(db) = TestDatabase::create("open").await else {
+        return;
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let store = open_store(Some(db.url()), empty.path()).await.unwrap();
+    assert!(store.received_events().is_some());
+    let outbox = open_outbox(Some(db.url()), empty.path()).await.unwrap();
+    assert!(outbox.sent_events().is_some());
+    // PostgreSQL leaves the data directory alone.
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+    assert!(matches!(
+        open_store(Some("postgres://[::1"), empty.path()).await,
+        Err(StoreError::Other(_))
+    ));
+}
