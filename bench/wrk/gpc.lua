@@ -7,9 +7,9 @@
 --   3. a run id of 8 hex digits, so identifiers are unique across runs.
 --
 -- With a template every request carries its own identifier
--- (urn:uuid:<random>-<thread>-4<run>-<counter>), so every POST is a new task;
--- the random first part spreads the identifiers over the index as real
--- consumers' UUIDs would.
+-- (urn:uuid:<8 random>-<thread>-4<run>-8<run>-<counter>), so every POST is a
+-- new task; the random first part spreads the identifiers over the index as
+-- real consumers' UUIDs would.
 -- With a rate, each wrk thread hands out send times on one fixed schedule
 -- (interval = 1000 / rate ms): a connection that finishes waits for the next
 -- free slot of its thread. With enough connections idle, that is an open

@@ -1,10 +1,10 @@
 //! What each sub-command does.
 
+use crate::DataArgs;
 use gpc_domain::OdsCode;
 use gpc_domain::Region;
 use gpc_domain::audit::{AuditFilter, SspAuditFilter};
 use gpc_server::ServerConfig;
-use gpc_store::{SqliteStore, Store};
 use serde_json::json;
 use std::path::Path;
 
@@ -61,26 +61,15 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         .await
 }
 
-fn open(data_dir: &Path) -> Result<SqliteStore, String> {
-    if !data_dir.join(gpc_store::DATABASE_FILE).exists() {
-        return Err(format!(
-            "no gpc-tasks database in {}; run `gpc-tasks serve --data-dir {}` first",
-            data_dir.display(),
-            data_dir.display()
-        ));
-    }
-    SqliteStore::open(data_dir).map_err(|e| format!("cannot open {}: {e}", data_dir.display()))
-}
-
 fn time(t: jiff::Timestamp) -> String {
     t.to_zoned(gpc_domain::order_rules::london())
         .strftime("%Y-%m-%d %H:%M:%S")
         .to_string()
 }
 
-pub async fn inbox(data_dir: &Path, org: &str, limit: usize, as_json: bool) -> Result<(), String> {
+pub async fn inbox(data: &DataArgs, org: &str, limit: usize, as_json: bool) -> Result<(), String> {
     let ods = OdsCode::parse(org).ok_or_else(|| format!("'{org}' is not an ODS code"))?;
-    let store = open(data_dir)?;
+    let store = data.existing_store().await?;
     let region = Region::new(store.reference_data().await.map_err(|e| e.to_string())?);
     if region.tenant(ods.as_str()).is_none() {
         return Err(format!("{ods} does not receive tasks on this system"));
@@ -150,14 +139,14 @@ fn parse_since(s: &str) -> Result<jiff::Timestamp, String> {
 }
 
 pub async fn audit(
-    data_dir: &Path,
+    data: &DataArgs,
     org: Option<String>,
     since: Option<String>,
     limit: usize,
     as_json: bool,
 ) -> Result<(), String> {
     let since = since.as_deref().map(parse_since).transpose()?;
-    let store = open(data_dir)?;
+    let store = data.existing_store().await?;
     let records = store
         .audit(AuditFilter {
             tenant: org,
@@ -208,13 +197,13 @@ pub async fn audit(
 }
 
 pub async fn ssp_audit(
-    data_dir: &Path,
+    data: &DataArgs,
     since: Option<String>,
     limit: usize,
     as_json: bool,
 ) -> Result<(), String> {
     let since = since.as_deref().map(parse_since).transpose()?;
-    let store = open(data_dir)?;
+    let store = data.existing_store().await?;
     let records = store
         .ssp_audit(SspAuditFilter { since, limit })
         .await

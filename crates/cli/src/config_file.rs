@@ -18,6 +18,9 @@ pub struct ConfigFile {
     pub listen: Option<SocketAddr>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite in `data_dir` (better set by DATABASE_URL:
+    /// it may carry a password).
+    pub database_url: Option<String>,
     #[serde(default)]
     pub urls: Urls,
     pub tls: Option<TlsSection>,
@@ -64,7 +67,7 @@ impl ConfigFile {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Applies the environment: GPC_LISTEN, GPC_PUBLIC_URL, GPC_DATA_DIR,
+    /// Applies the environment: GPC_LISTEN, GPC_PUBLIC_URL, GPC_DATA_DIR, DATABASE_URL,
     /// GPC_PROVIDER_URL, GPC_SSP_URL, GPC_DIRECTORY_URL, GPC_TLS_CERT,
     /// GPC_TLS_KEY and GPC_SSP_CLIENT_KEY win over the file.
     pub fn with_env(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
@@ -79,6 +82,9 @@ impl ConfigFile {
         }
         if let Some(v) = env("GPC_DATA_DIR") {
             self.data_dir = Some(v.into());
+        }
+        if let Some(v) = env("DATABASE_URL") {
+            self.database_url = Some(v);
         }
         if let Some(v) = env("GPC_PROVIDER_URL") {
             self.urls.provider = Some(v);
@@ -156,6 +162,8 @@ impl ConfigFile {
             },
             parts,
             consumer: None,
+            database_url: self.database_url,
+            limits: gpc_server::limits::Limits::from_env()?,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 mod commands;
 mod config_file;
+mod data;
 mod send_commands;
 mod spine_args;
 
@@ -23,6 +24,10 @@ struct Cli {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DataArgs {
+    /// PostgreSQL for every store (received tasks, audit, outbox) instead of
+    /// SQLite in --data-dir, e.g. postgres://user@host/gpc.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Folder of the embedded database (created and loaded with the demo region when empty).
     #[arg(long, default_value = "./data", env = "GPC_DATA_DIR")]
     pub data_dir: PathBuf,
@@ -195,10 +200,12 @@ pub fn run() -> ExitCode {
                     listen,
                     public_url,
                     data_dir: data.data_dir,
+                    database_url: data.database_url,
                     tls: tls.config(),
                     ssp: ssp.config(),
                     parts: gpc_server::Parts::ALL,
                     consumer: Some(consumer.config()),
+                    limits: gpc_server::limits::Limits::from_env()?,
                 };
                 commands::serve(config).await
             }
@@ -215,7 +222,7 @@ pub fn run() -> ExitCode {
                 limit,
                 json,
                 data,
-            } => commands::inbox(&data.data_dir, &org, limit, json).await,
+            } => commands::inbox(&data, &org, limit, json).await,
             Command::Audit {
                 ssp: true,
                 since,
@@ -223,7 +230,7 @@ pub fn run() -> ExitCode {
                 json,
                 data,
                 ..
-            } => commands::ssp_audit(&data.data_dir, since, limit, json).await,
+            } => commands::ssp_audit(&data, since, limit, json).await,
             Command::Audit {
                 org,
                 since,
@@ -231,7 +238,7 @@ pub fn run() -> ExitCode {
                 json,
                 data,
                 ssp: false,
-            } => commands::audit(&data.data_dir, org, since, limit, json).await,
+            } => commands::audit(&data, org, since, limit, json).await,
             Command::Send {
                 user,
                 patient,
@@ -252,20 +259,20 @@ pub fn run() -> ExitCode {
                     from,
                     json,
                 };
-                return send_commands::send(&data.data_dir, &net, args).await;
+                return send_commands::send(&data, &net, args).await;
             }
             Command::Sent {
                 from,
                 limit,
                 json,
                 data,
-            } => return send_commands::sent(&data.data_dir, &from, limit, json).await,
+            } => return send_commands::sent(&data, &from, limit, json).await,
             Command::Retry {
                 task,
                 json,
                 net,
                 data,
-            } => return send_commands::retry(&data.data_dir, &net, &task, json).await,
+            } => return send_commands::retry(&data, &net, &task, json).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });

@@ -1,14 +1,12 @@
 //! The sending side on the command line: send, sent, retry.
 
+use crate::DataArgs;
 use gpc_consumer::{Engine, EngineConfig, SendError, SendRequest, StatusEvent};
 use gpc_directory::{DirectoryUrls, HttpDirectory};
 use gpc_domain::Region;
 use gpc_domain::sent::{Attempt, SendStatus, SentTask};
 use gpc_domain::task::TaskType;
-use gpc_store::outbox::{Outbox, SqliteOutbox};
-use gpc_store::{SqliteStore, Store};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,11 +96,9 @@ pub fn parse_task_type(s: &str) -> Result<TaskType, String> {
 }
 
 /// The engine of this process, on the outbox of `data_dir`.
-pub async fn engine(data_dir: &Path, net: &NetworkArgs) -> Result<Engine, String> {
-    let outbox = SqliteOutbox::open(data_dir)
-        .map_err(|e| format!("cannot open the outbox in {}: {e}", data_dir.display()))?;
-    let store = SqliteStore::open(data_dir)
-        .map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
+pub async fn engine(data: &DataArgs, net: &NetworkArgs) -> Result<Engine, String> {
+    let outbox = data.outbox().await?;
+    let store = data.store().await?;
     let region = Region::new(store.reference_data().await.map_err(|e| e.to_string())?);
     let server = net.server.trim_end_matches('/');
     let directory_server = net.directory.as_deref().unwrap_or(server);
@@ -120,12 +116,7 @@ pub async fn engine(data_dir: &Path, net: &NetworkArgs) -> Result<Engine, String
         Some(ms) => Duration::from_millis(ms),
         None => config.request_timeout * 4 + Duration::from_secs(5),
     };
-    Engine::new(
-        config,
-        Arc::new(directory),
-        Arc::new(outbox),
-        Arc::new(region),
-    )
+    Engine::new(config, Arc::new(directory), outbox, Arc::new(region))
 }
 
 fn time(t: jiff::Timestamp) -> String {
@@ -280,8 +271,8 @@ fn input_error(e: SendError) -> String {
     e.to_string()
 }
 
-pub async fn send(data_dir: &Path, net: &NetworkArgs, args: SendArgs) -> Result<ExitCode, String> {
-    let engine = engine(data_dir, net).await?;
+pub async fn send(data: &DataArgs, net: &NetworkArgs, args: SendArgs) -> Result<ExitCode, String> {
+    let engine = engine(data, net).await?;
     let events = engine.subscribe();
     let task = engine
         .send(SendRequest {
@@ -314,25 +305,24 @@ pub async fn send(data_dir: &Path, net: &NetworkArgs, args: SendArgs) -> Result<
 }
 
 pub async fn retry(
-    data_dir: &Path,
+    data: &DataArgs,
     net: &NetworkArgs,
     id: &str,
     as_json: bool,
 ) -> Result<ExitCode, String> {
-    let engine = engine(data_dir, net).await?;
+    let engine = engine(data, net).await?;
     let events = engine.subscribe();
     let task = engine.retry(id).await.map_err(input_error)?;
     follow(&engine, events, &task, as_json).await
 }
 
 pub async fn sent(
-    data_dir: &Path,
+    data: &DataArgs,
     from: &str,
     limit: usize,
     as_json: bool,
 ) -> Result<ExitCode, String> {
-    let outbox = SqliteOutbox::open(data_dir)
-        .map_err(|e| format!("cannot open the outbox in {}: {e}", data_dir.display()))?;
+    let outbox = data.outbox().await?;
     let from = from.trim().to_uppercase();
     let tasks = outbox.list(&from, limit).await.map_err(|e| e.to_string())?;
     if tasks.is_empty() && !as_json {

@@ -8,19 +8,43 @@ use std::process::{Child, Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gpc-tasks");
 
+/// A server process that is killed when the test ends, even by a panic.
+struct Server(Option<Child>);
+
+impl Server {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+
+    fn take(mut self) -> Child {
+        self.0.take().expect("running")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts `gpc-tasks serve` on a free port and returns it with its base URL.
-fn serve(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        // Everything the server logs, at the most detailed level, is kept so
-        // tests can check that no patient data reaches a log line.
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(log_file(data_dir))
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().unwrap();
+fn serve(data_dir: &Path) -> (Server, String) {
+    let mut server = Server(Some(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            // Everything the server logs, at the most detailed level, is kept so
+            // tests can check that no patient data reaches a log line.
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::piped())
+            .stderr(log_file(data_dir))
+            .spawn()
+            .expect("binary starts"),
+    ));
+    let stdout = server.child().stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let first = lines.next().expect("a first line").unwrap();
     let addr = first
@@ -50,7 +74,7 @@ fn serve(data_dir: &Path) -> (Child, String) {
     assert!(!text.contains("/X11101/"), "111 receives no tasks: {text}");
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{addr}"))
+    (server, format!("http://{addr}"))
 }
 
 fn log_file(data_dir: &Path) -> std::fs::File {
@@ -100,8 +124,8 @@ async fn a_task_acknowledged_with_201_survives_sigkill() {
     let (mut server, base) = serve(dir.path());
     let first = create(&base, "First task").await;
     let second = create(&base, "Second task").await;
-    server.kill().unwrap(); // SIGKILL: no graceful shutdown.
-    server.wait().unwrap();
+    server.child().kill().unwrap(); // SIGKILL: no graceful shutdown.
+    server.child().wait().unwrap();
 
     let (ok, out, err) = run(&["inbox", "--org", "GPC001", "--json"], dir.path());
     assert!(ok, "{err}");
@@ -137,21 +161,21 @@ async fn a_task_acknowledged_with_201_survives_sigkill() {
     let (ok, out, _) = run(&["inbox", "--org", "GPC001", "--json"], dir.path());
     assert!(ok);
     assert_eq!(out.lines().count(), 3);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.child().kill().unwrap();
+    server.child().wait().unwrap();
 }
 
 #[tokio::test]
 async fn ctrl_c_shuts_down_cleanly_and_audit_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, base) = serve(dir.path());
+    let (mut server, base) = serve(dir.path());
     create(&base, "Audited").await;
     let status = Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
+        .args(["-INT", &server.child().id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let out = server.wait_with_output().unwrap();
+    let out = server.take().wait_with_output().unwrap();
     assert!(out.status.success(), "exit after Ctrl-C: {:?}", out.status);
 
     let (ok, out, err) = run(&["audit", "--org", "GPC001", "--json"], dir.path());

@@ -388,6 +388,29 @@ impl Engine {
         })
     }
 
+    /// With an outbox shared by several instances, passes on the changes the
+    /// other instances' workers make, so that every instance's live views
+    /// follow every task. This instance's own changes come back too; a view
+    /// showing the same state twice is harmless.
+    pub fn follow_shared_outbox(&self) -> Option<tokio::task::JoinHandle<()>> {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut changes = self.inner.outbox.sent_events()?;
+        let engine = self.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                match changes.recv().await {
+                    Ok(change) => {
+                        if let Ok(Some(task)) = engine.inner.outbox.get(&change.task_id).await {
+                            engine.publish(&task, None);
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        }))
+    }
+
     /// Claims every due task and delivers them, waiting for all; returns how many.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
         let claimed = self.claim(MAX_IN_FLIGHT).await?;

@@ -165,15 +165,16 @@ fn claims_from(claims: &Map<String, Value>, now: i64) -> Result<AuditClaims, Pro
     }
     let iat = required_int(claims, "iat")?;
     let exp = required_int(claims, "exp")?;
-    if exp - iat != LIFETIME_SECONDS {
+    // Checked: extreme claims must be a 400, not an overflow.
+    if exp.checked_sub(iat) != Some(LIFETIME_SECONDS) {
         return Err(bad(
             "the JWT claim 'exp' must be exactly 300 seconds after 'iat'",
         ));
     }
-    if iat > now + CLOCK_SKEW_SECONDS {
+    if iat > now.saturating_add(CLOCK_SKEW_SECONDS) {
         return Err(bad("the JWT claim 'iat' is in the future"));
     }
-    if exp < now - CLOCK_SKEW_SECONDS {
+    if exp < now.saturating_sub(CLOCK_SKEW_SECONDS) {
         return Err(bad("the JWT has expired"));
     }
     if required_str(claims, "reason_for_request")? != "directcare" {

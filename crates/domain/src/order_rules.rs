@@ -13,6 +13,10 @@ use serde_json::Value;
 /// Most characters of text a task's narrative may hold.
 pub const MAX_TEXT_CHARS: usize = 10_000;
 
+/// Most resources an Order may contain. A task needs one Basic; the cap
+/// keeps a body of thousands of contained resources from being validated.
+pub const MAX_CONTAINED: usize = 16;
+
 /// An Order that passed every check, with what the provider needs from it.
 #[derive(Debug)]
 pub struct ValidOrder<'r> {
@@ -65,6 +69,14 @@ pub fn validate_order<'r>(
     today: Date,
 ) -> Result<ValidOrder<'r>, ProviderError> {
     check_is_new_order(&body)?;
+    if let Some(Value::Array(contained)) = body.get("contained")
+        && contained.len() > MAX_CONTAINED
+    {
+        return Err(invalid(format!(
+            "Order.contained holds {} resources; at most {MAX_CONTAINED} are accepted",
+            contained.len()
+        )));
+    }
     gpc_fhir::validate_resource(&body).map_err(|e| invalid(e.to_string()))?;
     let Value::Object(order) = body else {
         unreachable!("checked to be an object above")

@@ -152,6 +152,12 @@ pub fn div_text(div: &str) -> Result<String, String> {
     if !seen_root {
         return Err("the narrative is empty: expected a <div> element".into());
     }
+    // The reader stops at the end of the text without complaining about
+    // elements left open; such a div would break every XML document it is
+    // written into.
+    if depth > 0 {
+        return Err("the div is not well-formed XML: an element is not closed".into());
+    }
     Ok(raw.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
@@ -253,6 +259,9 @@ mod tests {
         assert!(div_text(&format!("<div {NS}>a</div><div {NS}>b</div>")).is_err());
         assert!(div_text(&format!("<div {NS}>a&nbsp;b</div>")).is_err());
         assert!(div_text(&format!("<div {NS}>a<p>b</div>")).is_err());
+        assert!(div_text(&format!("<div {NS}>a<div>")).is_err());
+        assert!(div_text(&format!("<div {NS}>a")).is_err());
+        assert!(div_text(&format!("<div {NS}><p>a</p>")).is_err());
         assert!(div_text(&format!("<!DOCTYPE div><div {NS}>a</div>")).is_err());
         assert!(
             div_text(&format!(

@@ -11,7 +11,6 @@ pub mod tls;
 
 use axum::Router;
 use gpc_domain::Region;
-use gpc_store::{SqliteStore, Store};
 use state::AppState;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +33,9 @@ pub struct ServerConfig {
     pub parts: Parts,
     /// The sending side (engine and outbox worker), run by `serve`.
     pub consumer: Option<ConsumerConfig>,
+    /// PostgreSQL for every store (tasks, audit, outbox) instead of SQLite in
+    /// `data_dir`; several instances may share one database.
+    pub database_url: Option<String>,
     /// Connections, timeouts and header sizes per client.
     pub limits: limits::Limits,
 }
@@ -91,6 +93,7 @@ impl Default for ServerConfig {
             ssp: ssp::SspConfig::default(),
             parts: Parts::ALL,
             consumer: None,
+            database_url: None,
             limits: limits::Limits::default(),
         }
     }
@@ -150,13 +153,16 @@ pub struct Running {
 
 /// Opens the store (seeding the demo region into a new data directory) and binds.
 pub async fn bind(config: ServerConfig) -> Result<Running, String> {
-    let store = SqliteStore::open(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot open the data directory {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let database_url = config.database_url.as_deref();
+    let store = gpc_store::open_store(database_url, &config.data_dir)
+        .await
+        .map_err(|e| match database_url {
+            Some(_) => format!("cannot open the PostgreSQL database: {e}"),
+            None => format!(
+                "cannot open the data directory {}: {e}",
+                config.data_dir.display()
+            ),
+        })?;
     let reference = store
         .reference_data()
         .await
@@ -182,26 +188,41 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     let region = Arc::new(Region::new(reference));
     let directory = gpc_directory::EmbeddedDirectory::new(region.clone(), provider_base);
     let engine = match &config.consumer {
-        Some(consumer) => Some(consumer_engine(
-            consumer,
-            &public_url,
-            &config.data_dir,
-            region.clone(),
-        )?),
+        Some(consumer) => {
+            let outbox = gpc_store::open_outbox(database_url, &config.data_dir)
+                .await
+                .map_err(|e| format!("cannot open the outbox: {e}"))?;
+            Some(consumer_engine(
+                consumer,
+                &public_url,
+                outbox,
+                region.clone(),
+            )?)
+        }
         None => None,
     };
+    let received = tokio::sync::broadcast::channel(256).0;
+    // With a shared database, every instance hears of every stored task
+    // (its own included) from the database, so the provider must not also
+    // announce its own.
+    let shared_arrivals = store.received_events();
+    let announce_received = shared_arrivals.is_none();
+    if let Some(arrivals) = shared_arrivals {
+        tokio::spawn(forward_arrivals(arrivals, received.clone()));
+    }
     let mut limits = config.limits;
     // The SSP's own 504 must come before this server gives up on the request.
     limits.request_timeout = limits
         .request_timeout
-        .max(config.ssp.timeout + std::time::Duration::from_secs(5));
+        .max(config.ssp.timeout + std::time::Duration::from_secs(1));
     let state = AppState {
         store,
         region,
         public_url: public_url.clone().into(),
         ssp: Arc::new(ssp),
         directory: Arc::new(directory),
-        received: tokio::sync::broadcast::channel(256).0,
+        received,
+        announce_received,
         engine,
     };
     Ok(Running {
@@ -220,11 +241,9 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
 fn consumer_engine(
     config: &ConsumerConfig,
     public_url: &str,
-    data_dir: &std::path::Path,
+    outbox: Arc<dyn gpc_store::outbox::Outbox>,
     region: Arc<Region>,
 ) -> Result<gpc_consumer::Engine, String> {
-    let outbox = gpc_store::outbox::SqliteOutbox::open(data_dir)
-        .map_err(|e| format!("cannot open the outbox in {}: {e}", data_dir.display()))?;
     let directory_url = config.directory_url.as_deref().unwrap_or(public_url);
     let directory =
         gpc_directory::HttpDirectory::new(gpc_directory::DirectoryUrls::on_server(directory_url))
@@ -241,7 +260,27 @@ fn consumer_engine(
         engine_config.request_timeout = timeout;
         engine_config.lease = timeout * 4 + std::time::Duration::from_secs(5);
     }
-    gpc_consumer::Engine::new(engine_config, Arc::new(directory), Arc::new(outbox), region)
+    gpc_consumer::Engine::new(engine_config, Arc::new(directory), outbox, region)
+}
+
+/// Passes the database's announcements of stored tasks on to this instance's
+/// live views.
+async fn forward_arrivals(
+    mut arrivals: tokio::sync::broadcast::Receiver<gpc_domain::task::ReceivedEvent>,
+    received: tokio::sync::broadcast::Sender<gpc_domain::task::ReceivedEvent>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match arrivals.recv().await {
+            Ok(event) => {
+                let _ = received.send(event);
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "live inbox views missed arrivals");
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
 }
 
 impl Running {
@@ -254,13 +293,15 @@ impl Running {
         let store = self.state.store.clone();
         // Resumes whatever a previous run left in the outbox, then keeps delivering.
         let worker = self.state.engine.as_ref().map(|e| e.spawn_worker());
-        let app = router(self.state, self.parts).layer(axum::middleware::from_fn_with_state(
-            self.limits.clone(),
-            limits::guard,
-        ));
+        let follower = self
+            .state
+            .engine
+            .as_ref()
+            .and_then(|e| e.follow_shared_outbox());
+        let app = limits::protect(router(self.state, self.parts), &self.limits);
         connections::serve(self.listener, app, self.tls, &self.limits, shutdown).await?;
-        if let Some(worker) = worker {
-            worker.abort();
+        for task in worker.into_iter().chain(follower) {
+            task.abort();
         }
         store
             .flush()

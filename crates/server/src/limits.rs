@@ -17,8 +17,12 @@
 //!   OperationOutcome. A head too large even for the HTTP layer's read buffer
 //!   (about 400 KiB) or with more than [`HTTP_MAX_HEADERS`] fields is refused
 //!   by hyper itself, before any handler runs, with a bare 431.
+//! - **Panics**: a handler that panics (a bug, never bad input) answers a 500
+//!   OperationOutcome instead of dropping the connection; the panic's message
+//!   is not logged, as it could hold request data.
 
 use crate::provider::response::error_response;
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
@@ -86,6 +90,20 @@ fn env_number(name: &str) -> Result<Option<u64>, String> {
             )),
         },
     }
+}
+
+/// `app` behind the header limits, the request timeout and the panic guard.
+pub fn protect(app: Router, limits: &Limits) -> Router {
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        |_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            error_response(
+                &ProviderError::Internal("the request could not be completed".into()),
+                Format::Json,
+            )
+        },
+    ))
+    .layer(axum::middleware::from_fn_with_state(limits.clone(), guard))
 }
 
 /// The middleware every route runs behind: header limits, then the handler

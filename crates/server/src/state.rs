@@ -18,6 +18,9 @@ pub struct AppState {
     pub directory: Arc<gpc_directory::EmbeddedDirectory>,
     /// Each task the provider stores, for live inbox views.
     pub received: tokio::sync::broadcast::Sender<gpc_domain::task::ReceivedEvent>,
+    /// Whether the provider announces the tasks it stores itself; not when a
+    /// shared database announces them to every instance.
+    pub announce_received: bool,
     /// The sending engine of this process (with `serve`), delivering the outbox.
     pub engine: Option<gpc_consumer::Engine>,
 }

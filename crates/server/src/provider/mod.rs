@@ -97,9 +97,10 @@ fn not_modified_or(reply: FhirReply, request: &HeaderMap, format: Format) -> Res
             })
     });
     if matches && reply.status == StatusCode::OK {
-        let mut not_modified = reply.with_status(StatusCode::NOT_MODIFIED);
-        not_modified.body = None;
-        return not_modified.render(format);
+        return reply
+            .with_status(StatusCode::NOT_MODIFIED)
+            .without_body()
+            .render(format);
     }
     reply.render(format)
 }
@@ -121,7 +122,7 @@ async fn process(
         ))
     };
     let (ods, rest) = split_root(path).ok_or_else(unknown)?;
-    let tenant = state.region.tenant(ods).ok_or_else(unknown)?.clone();
+    let tenant = state.region.tenant(ods).ok_or_else(unknown)?;
     audit.tenant = tenant.ods.as_str().to_owned();
     if !route::path_exists(rest) {
         return Err(ProviderError::NotFound(format!(
@@ -130,7 +131,7 @@ async fn process(
         )));
     }
 
-    let headers = ssp_headers::check(&parts.headers, &tenant);
+    let headers = ssp_headers::check(&parts.headers, tenant);
     // Record what was sent even when the check fails, for the audit.
     audit.trace_id = ssp_headers::header(&parts.headers, ssp_headers::TRACE_ID).map(short);
     audit.from_asid = ssp_headers::header(&parts.headers, ssp_headers::FROM).map(short);
@@ -169,7 +170,7 @@ async fn process(
                 }
             })?;
             let request = create_task::CreateRequest {
-                tenant: &tenant,
+                tenant,
                 claims: &claims,
                 sender_asid: headers.from.as_str(),
                 trace_id: &headers.trace_id,
@@ -185,7 +186,7 @@ async fn process(
             Ok((reply, audited))
         }
         other => {
-            let reply = lookup(state, &tenant, &claims, &other, query, format)?;
+            let reply = lookup(state, tenant, &claims, &other, query, format)?;
             Ok((reply, false))
         }
     }
@@ -230,10 +231,11 @@ fn lookup(
         }
         _ => {
             claims.check_for(interaction, provider_ods, None)?;
-            format?;
+            let format = format?;
             match operation {
-                Operation::Metadata => Ok(FhirReply::ok(resources::conformance(
+                Operation::Metadata => Ok(FhirReply::rendered(resources::conformance_body(
                     &state.provider_root(provider_ods),
+                    format,
                 ))),
                 Operation::ReadPatient(id) => lookups::read_patient(state, tenant, id),
                 Operation::ReadOrganization(id) => lookups::read_organization(state, id),

@@ -1,9 +1,13 @@
 //! FHIR DSTU2 resources built from reference data, as the provider serves them.
 
+use axum::body::Bytes;
 use gpc_domain::reference::{Address, Organisation, Patient, Practitioner};
 use gpc_domain::region::Region;
 use gpc_domain::systems::*;
+use gpc_fhir::Format;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
 
 /// Reference data does not change while serving, so every record is version 1.
 pub const REFERENCE_VERSION: &str = "1";
@@ -157,6 +161,35 @@ pub fn searchset(root: &str, resources: Vec<Value>) -> Value {
 }
 
 /// The Conformance statement (spec §6), the same for every tenant but its URL.
+/// The Conformance of a provider root in `format`, rendered once per root
+/// and format: it changes with nothing else, and building and serialising
+/// it per request was a third of the work of a `GET /metadata`.
+pub fn conformance_body(root: &str, format: Format) -> Bytes {
+    /// Far more than the roots of one server; past it, bodies are rendered
+    /// per request rather than kept.
+    const MAX_ROOTS: usize = 1024;
+    type Rendered = HashMap<String, [Option<Bytes>; 2]>;
+    static RENDERED: LazyLock<RwLock<Rendered>> = LazyLock::new(RwLock::default);
+    let slot = match format {
+        Format::Json => 0,
+        Format::Xml => 1,
+    };
+    let cached = RENDERED
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(root)
+        .and_then(|bodies| bodies[slot].clone());
+    if let Some(bytes) = cached {
+        return bytes;
+    }
+    let bytes = Bytes::from(gpc_fhir::to_body(&conformance(root), format));
+    let mut rendered = RENDERED.write().unwrap_or_else(|p| p.into_inner());
+    if rendered.len() < MAX_ROOTS || rendered.contains_key(root) {
+        rendered.entry(root.to_owned()).or_default()[slot] = Some(bytes.clone());
+    }
+    bytes
+}
+
 pub fn conformance(root: &str) -> Value {
     let lookup = |kind: &str, profile: &str, system: &str| {
         json!({
@@ -197,4 +230,24 @@ pub fn conformance(root: &str) -> Value {
             ]
         }]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rendered_conformance_is_the_conformance_of_its_root_and_format() {
+        for root in [
+            "http://a.example/GPC001/DSTU2/1",
+            "http://b.example/R1A14/DSTU2/1",
+        ] {
+            for format in [Format::Json, Format::Xml] {
+                let expected = gpc_fhir::to_body(&conformance(root), format);
+                // Rendered on the first call, kept for the second.
+                assert_eq!(conformance_body(root, format), expected);
+                assert_eq!(conformance_body(root, format), expected);
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Rendering FHIR responses in the negotiated format, with the headers every
 //! response carries (spec §3.5), and errors as OperationOutcomes (§3.6).
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use gpc_domain::ProviderError;
@@ -13,6 +13,8 @@ pub struct FhirReply {
     pub status: StatusCode,
     pub body: Option<Value>,
     pub headers: HeaderMap,
+    /// The body already rendered in the response's format; it replaces `body`.
+    rendered: Option<Bytes>,
 }
 
 impl FhirReply {
@@ -21,7 +23,26 @@ impl FhirReply {
             status: StatusCode::OK,
             body: Some(body),
             headers: HeaderMap::new(),
+            rendered: None,
         }
+    }
+
+    /// A 200 whose body was rendered ahead of time, in the format the
+    /// response will be rendered in.
+    pub fn rendered(bytes: Bytes) -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: None,
+            headers: HeaderMap::new(),
+            rendered: Some(bytes),
+        }
+    }
+
+    /// The same answer without a body (304, `Prefer: return=minimal`).
+    pub fn without_body(mut self) -> Self {
+        self.body = None;
+        self.rendered = None;
+        self
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -42,7 +63,12 @@ impl FhirReply {
     }
 
     pub fn render(self, format: Format) -> Response {
-        let bytes = self.body.map(|b| gpc_fhir::to_body(&b, format));
+        let bytes = match self.rendered {
+            Some(bytes) => Some(bytes),
+            None => self
+                .body
+                .map(|b| Bytes::from(gpc_fhir::to_body(&b, format))),
+        };
         let mut response = Response::new(bytes.map(Body::from).unwrap_or_else(Body::empty));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();

@@ -27,11 +27,13 @@ pub fn check(raw: &str, endpoint: &str) -> Result<Url, String> {
     }
     if let Some(c) = raw
         .chars()
-        .find(|c| *c == '\\' || *c == '#' || c.is_whitespace() || c.is_control())
+        .find(|c| *c == '\\' || *c == '#' || c.is_whitespace() || c.is_control() || !c.is_ascii())
     {
         return Err(match c {
             '\\' => "the target URL contains a backslash".into(),
             '#' => "the target URL contains a fragment".into(),
+            // The URL parser would percent-encode or IDNA-map it: two readings.
+            c if !c.is_ascii() => "the target URL contains a character that is not ASCII".into(),
             _ => "the target URL contains whitespace or a control character".into(),
         });
     }

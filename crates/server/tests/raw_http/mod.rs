@@ -48,12 +48,22 @@ pub fn authority(base: &str) -> &str {
         .trim_end_matches('/')
 }
 
+/// Why no answer came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoAnswer {
+    /// The server closed (or reset) the connection without a status line.
+    Closed,
+    /// Nothing within the deadline: the server hung on to the connection.
+    TimedOut,
+}
+
 /// Writes `request` (a whole request, `Connection: close` included) and
-/// reads the answer until the server closes. `None` when nothing came back
-/// within `deadline`, or the connection was reset before a status line.
-pub async fn exchange(addr: &str, request: &[u8], deadline: Duration) -> Option<Answer> {
+/// reads the answer until the server closes, within `deadline`.
+pub async fn exchange(addr: &str, request: &[u8], deadline: Duration) -> Result<Answer, NoAnswer> {
     let work = async {
-        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let Ok(mut stream) = TcpStream::connect(addr).await else {
+            return Err(NoAnswer::Closed);
+        };
         // The server may answer and close before reading a large request to
         // its end; what it answered is what counts.
         let _ = stream.write_all(request).await;
@@ -66,9 +76,11 @@ pub async fn exchange(addr: &str, request: &[u8], deadline: Duration) -> Option<
                 Err(_) => break,
             }
         }
-        parse(&raw)
+        parse(&raw).ok_or(NoAnswer::Closed)
     };
-    tokio::time::timeout(deadline, work).await.ok().flatten()
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or(Err(NoAnswer::TimedOut))
 }
 
 fn parse(raw: &[u8]) -> Option<Answer> {

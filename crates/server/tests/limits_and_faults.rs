@@ -1,0 +1,271 @@
+//! Limits that end in a clear answer, and faults the server rides out:
+//! clients that never finish their headers, more connections than the cap,
+//! a request stuck in its handler, header fields too large or too many, and
+//! a store that stays locked. None of them is a 500 or takes the server down.
+
+mod raw_http;
+
+use gpc_server::ServerConfig;
+use gpc_server::limits::Limits;
+use gpc_testkit::*;
+use raw_http::{NoAnswer, authority, exchange};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn server_with(limits: Limits) -> TestServer {
+    let config = ServerConfig {
+        limits,
+        ..ServerConfig::default()
+    };
+    TestServer::start_with(tempfile::tempdir().unwrap(), config).await
+}
+
+async fn metadata_ok(s: &TestServer) {
+    let (status, _, body) = send(s.get("/metadata", METADATA)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Reads until the server closes the connection; the time it took, or
+/// `None` if it was still open after `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<(Duration, Vec<u8>)> {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read_all = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(within, read_all).await.ok()?;
+    Some((started.elapsed(), got))
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let s = server_with(Limits {
+        header_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    })
+    .await;
+    let addr = authority(&s.base).to_owned();
+    // Half a request line and header, then silence.
+    let mut dribbler = TcpStream::connect(&addr).await.unwrap();
+    dribbler
+        .write_all(b"GET /GPC001/DSTU2/1/metadata HTTP/1.1\r\nHost: x\r\nSsp-")
+        .await
+        .unwrap();
+    // A connection that never sends a byte.
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    for stream in [&mut dribbler, &mut silent] {
+        let (took, _) = closed_within(stream, Duration::from_secs(5))
+            .await
+            .expect("the server closes the connection");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+    // An idle kept-alive connection is closed the same way after its first answer.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    let mut request = format!("GET /GPC001/DSTU2/1/metadata HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in &headers(
+        METADATA,
+        GPC001_ASID,
+        &Jwt::new("organization/*.read", org_record("GPC001")).encode(),
+    ) {
+        request.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    request.push_str("\r\n");
+    idle.write_all(request.as_bytes()).await.unwrap();
+    let (_, answer) = closed_within(&mut idle, Duration::from_secs(5))
+        .await
+        .expect("the idle connection is closed");
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "answered first");
+    metadata_ok(&s).await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_until_one_closes() {
+    let s = server_with(Limits {
+        max_connections: 2,
+        header_read_timeout: Duration::from_millis(1500),
+        ..Limits::default()
+    })
+    .await;
+    let addr = authority(&s.base).to_owned();
+    // Two silent connections take both slots.
+    let _a = TcpStream::connect(&addr).await.unwrap();
+    let _b = TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let third = tokio::spawn({
+        let client = reqwest::Client::new();
+        let url = format!("{}/metadata", s.root("GPC001"));
+        let (scope, record) = scope_for(METADATA);
+        let h = headers(METADATA, GPC001_ASID, &Jwt::new(scope, record).encode());
+        async move { client.get(url).headers(h).send().await.map(|r| r.status()) }
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!third.is_finished(), "served while over the cap");
+    // The silent ones are cut off by the header timeout, and the third is served.
+    let status = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .expect("served once a slot frees")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1000), "{waited:?}");
+    metadata_ok(&s).await;
+}
+
+#[tokio::test]
+async fn a_request_stuck_in_its_handler_gets_a_503_in_time() {
+    let request_timeout = Duration::from_millis(700);
+    // The request timeout is kept above the SSP's (10 s by default); this
+    // server's SSP is not used, so its timeout is lowered for the test.
+    let config = ServerConfig {
+        limits: Limits {
+            request_timeout,
+            ..Limits::default()
+        },
+        ssp: gpc_server::ssp::SspConfig {
+            timeout: Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    let s = TestServer::start_with(tempfile::tempdir().unwrap(), config).await;
+    let addr = authority(&s.base).to_owned();
+    // A body announced as 1000 bytes of which 10 ever arrive: the handler
+    // waits for the rest.
+    let jwt = Jwt::new("organization/*.write", org_record("GPC001")).encode();
+    let mut head = format!(
+        "POST /GPC001/DSTU2/1/Order HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {JSON}\r\nContent-Length: 1000\r\n"
+    );
+    for (k, v) in &headers(CREATE, GPC001_ASID, &jwt) {
+        head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    head.push_str("\r\n{\"resource");
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 503"), "{text}");
+    assert!(text.contains("retry-after: 1"), "{text}");
+    assert!(
+        took >= request_timeout && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    metadata_ok(&s).await;
+}
+
+/// Extra header fields of a request.
+type Fields = Vec<(String, String)>;
+
+async fn metadata_with(s: &TestServer, extra: &[(String, String)]) -> Result<u16, NoAnswer> {
+    let addr = authority(&s.base);
+    let mut request =
+        format!("GET /GPC001/DSTU2/1/metadata HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in &headers(
+        METADATA,
+        GPC001_ASID,
+        &Jwt::new("organization/*.read", org_record("GPC001")).encode(),
+    ) {
+        request.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    for (k, v) in extra {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    exchange(addr, request.as_bytes(), Duration::from_secs(10))
+        .await
+        .map(|a| {
+            if a.status == 400 {
+                assert_eq!(a.error_code(), "BAD_REQUEST", "an OperationOutcome");
+            }
+            a.status
+        })
+}
+
+#[tokio::test]
+async fn header_fields_too_large_or_too_many_are_refused_clearly() {
+    let s = TestServer::start().await;
+    let field = |n: usize| vec![("X-Pad".to_owned(), "p".repeat(n))];
+    let many = |n: usize| -> Fields {
+        (0..n)
+            .map(|i| (format!("X-H{i}"), "1".to_owned()))
+            .collect()
+    };
+    let cases: [(&str, Fields, u16); 7] = [
+        ("one field under the limit", field(30_000), 200),
+        ("one field over the limit", field(40_000), 400),
+        (
+            "fields over the total",
+            (0..3)
+                .map(|i| (format!("X-P{i}"), "p".repeat(30_000)))
+                .collect(),
+            400,
+        ),
+        ("90 fields", many(90), 200),
+        ("120 fields", many(120), 400),
+        // Beyond what hyper parses: its own bare 431, before any handler.
+        ("400 fields", many(400), 431),
+        ("a 1 MB field", field(1_000_000), 431),
+    ];
+    for (name, extra, want) in cases {
+        let got = metadata_with(&s, &extra).await;
+        assert_eq!(got, Ok(want), "{name}");
+        metadata_ok(&s).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_store_is_a_503_with_retry_after_then_recovers() {
+    let s = TestServer::start().await;
+    let db = s.dir.path().join(gpc_store::DATABASE_FILE);
+    // Another process holding the write lock longer than the store's busy
+    // timeout (5 s).
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let order = dawes_order();
+    let started = Instant::now();
+    let (status, headers, body) = send(s.post_order("GPC001", GPC001_ASID, &order)).await;
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    assert_eq!(error_code(&body), "INTERNAL_SERVER_ERROR", "{body}");
+    assert_eq!(body["issue"][0]["code"], "transient", "{body}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    // Reads do not need the write lock.
+    metadata_ok(&s).await;
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    // The same Order, retried, is stored once.
+    let (status, _, first) = send(s.post_order("GPC001", GPC001_ASID, &order)).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, _, again) = send(s.post_order("GPC001", GPC001_ASID, &order)).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["id"], again["id"]);
+}
