@@ -340,7 +340,7 @@ impl Engine {
         Ok(task)
     }
 
-    /// Runs the delivery worker until the engine is dropped by everyone else.
+    /// Runs the delivery worker until the returned handle is aborted.
     /// Deliveries run side by side, so one recipient that answers slowly does
     /// not hold up the tasks queued behind it.
     pub fn spawn_worker(&self) -> tokio::task::JoinHandle<()> {
@@ -372,13 +372,6 @@ impl Engine {
                     }
                     _ => engine.inner.config.poll_interval,
                 };
-                if Arc::strong_count(&engine.inner) <= 1 + running.len() {
-                    // Only this worker and its deliveries hold the engine.
-                    while let Some(done) = running.join_next().await {
-                        log_panic(done);
-                    }
-                    return;
-                }
                 tokio::select! {
                     _ = engine.inner.wake.notified() => {}
                     _ = tokio::time::sleep(sleep) => {}
