@@ -61,7 +61,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         .await
 }
 
-fn time(t: jiff::Timestamp) -> String {
+/// A time as people in the UK read it.
+pub(crate) fn time(t: jiff::Timestamp) -> String {
     t.to_zoned(gpc_domain::order_rules::london())
         .strftime("%Y-%m-%d %H:%M:%S")
         .to_string()

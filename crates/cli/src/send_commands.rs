@@ -1,6 +1,7 @@
 //! The sending side on the command line: send, sent, retry.
 
 use crate::DataArgs;
+use crate::commands::time;
 use gpc_consumer::{Engine, EngineConfig, SendError, SendRequest, StatusEvent};
 use gpc_directory::{DirectoryUrls, HttpDirectory};
 use gpc_domain::Region;
@@ -117,12 +118,6 @@ pub async fn engine(data: &DataArgs, net: &NetworkArgs) -> Result<Engine, String
         None => config.request_timeout * 4 + Duration::from_secs(5),
     };
     Engine::new(config, Arc::new(directory), outbox, Arc::new(region))
-}
-
-fn time(t: jiff::Timestamp) -> String {
-    t.to_zoned(gpc_domain::order_rules::london())
-        .strftime("%Y-%m-%d %H:%M:%S")
-        .to_string()
 }
 
 fn event_json(e: &StatusEvent) -> Value {

@@ -132,10 +132,16 @@ pub fn router(state: AppState, parts: Parts) -> Router {
     }
 }
 
+/// At most `max` characters of a client-supplied value, so that echoed and
+/// stored values cannot grow without bound.
+pub(crate) fn short(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
 async fn not_served(uri: axum::http::Uri) -> axum::response::Response {
     let error = gpc_domain::ProviderError::NotFound(format!(
         "{} is not served by this part of the system",
-        uri.path().chars().take(100).collect::<String>()
+        short(uri.path(), 100)
     ));
     provider::response::error_response(&error, gpc_fhir::Format::Json)
 }

@@ -3,6 +3,7 @@
 use super::resources;
 use super::response::FhirReply;
 use super::search_params::IdentifierParam;
+use crate::short;
 use crate::state::AppState;
 use gpc_domain::reference::Organisation;
 use gpc_domain::systems::IdSystem;
@@ -37,7 +38,10 @@ pub fn read_patient(
     id: &str,
 ) -> Result<FhirReply, ProviderError> {
     let (patient, _) = state.region.record(&tenant.ods, id).ok_or_else(|| {
-        ProviderError::PatientNotFound(format!("no Patient with id {} on this system", short(id)))
+        ProviderError::PatientNotFound(format!(
+            "no Patient with id {} on this system",
+            short(id, 64)
+        ))
     })?;
     Ok(FhirReply::ok(resources::patient(patient, &state.region))
         .with_etag(resources::REFERENCE_VERSION))
@@ -68,7 +72,7 @@ pub fn read_organization(state: &AppState, id: &str) -> Result<FhirReply, Provid
     let org = state.region.organisation(id).ok_or_else(|| {
         ProviderError::OrganisationNotFound(format!(
             "no Organization with id {} on this system",
-            short(id)
+            short(id, 64)
         ))
     })?;
     Ok(FhirReply::ok(resources::organization(org)).with_etag(resources::REFERENCE_VERSION))
@@ -99,13 +103,9 @@ pub fn read_practitioner(state: &AppState, id: &str) -> Result<FhirReply, Provid
     let p = state.region.practitioner(id).ok_or_else(|| {
         ProviderError::PractitionerNotFound(format!(
             "no Practitioner with id {} on this system",
-            short(id)
+            short(id, 64)
         ))
     })?;
     Ok(FhirReply::ok(resources::practitioner(p, &state.region))
         .with_etag(resources::REFERENCE_VERSION))
-}
-
-fn short(s: &str) -> String {
-    s.chars().take(64).collect()
 }

@@ -11,6 +11,7 @@ mod route;
 pub mod search_params;
 pub mod ssp_headers;
 
+use crate::short;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -118,7 +119,7 @@ async fn process(
     let unknown = || {
         ProviderError::NotFound(format!(
             "{} is not a provider endpoint of this server",
-            short(path)
+            short(path, 100)
         ))
     };
     let (ods, rest) = split_root(path).ok_or_else(unknown)?;
@@ -127,16 +128,18 @@ async fn process(
     if !route::path_exists(rest) {
         return Err(ProviderError::NotFound(format!(
             "{} is not a resource of this server",
-            short(rest)
+            short(rest, 100)
         )));
     }
 
     let headers = ssp_headers::check(&parts.headers, tenant);
     // Record what was sent even when the check fails, for the audit.
-    audit.trace_id = ssp_headers::header(&parts.headers, ssp_headers::TRACE_ID).map(short);
-    audit.from_asid = ssp_headers::header(&parts.headers, ssp_headers::FROM).map(short);
-    audit.to_asid = ssp_headers::header(&parts.headers, ssp_headers::TO).map(short);
-    audit.interaction = ssp_headers::header(&parts.headers, ssp_headers::INTERACTION_ID).map(short);
+    audit.trace_id =
+        ssp_headers::header(&parts.headers, ssp_headers::TRACE_ID).map(|v| short(v, 100));
+    audit.from_asid = ssp_headers::header(&parts.headers, ssp_headers::FROM).map(|v| short(v, 100));
+    audit.to_asid = ssp_headers::header(&parts.headers, ssp_headers::TO).map(|v| short(v, 100));
+    audit.interaction =
+        ssp_headers::header(&parts.headers, ssp_headers::INTERACTION_ID).map(|v| short(v, 100));
     let headers = headers?;
     let operation = route::resolve(&parts.method, rest, &headers.interaction_id)?;
 
@@ -247,8 +250,4 @@ fn lookup(
             }
         }
     }
-}
-
-fn short(s: &str) -> String {
-    s.chars().take(100).collect()
 }

@@ -14,6 +14,7 @@ pub use forward::end_to_end;
 pub use refusal::Refusal;
 
 use crate::provider::ssp_headers::{self, FROM, INTERACTION_ID, TO, TRACE_ID};
+use crate::short;
 use crate::state::AppState;
 use crate::tls::{self, ClientTls, PeerCertificate};
 use axum::Router;
@@ -101,11 +102,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ssp/{*target}", any(handle))
         .with_state(state)
-}
-
-/// Stops stored values growing without bound when a client sends huge headers.
-fn short(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
 }
 
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
