@@ -128,8 +128,21 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
     while let Some(op) = ops.next() {
         match op {
             Op::Create { task, audit, reply } => {
-                let result = in_savepoint(&tx, |c| create(c, *task, &audit));
-                done.push(Done::Create(reply, Box::new(result)));
+                match create(&tx, *task, &audit) {
+                    Ok(result) => done.push(Done::Create(reply, Box::new(result))),
+                    Err(Abandon(why)) => {
+                        // Rows of a failed create may remain: nothing of
+                        // this batch can be committed (dropping `tx` rolls
+                        // it back).
+                        let err = StoreError::Busy(format!("the batch was abandoned: {why}"));
+                        tracing::error!(error = %err, "store batch aborted");
+                        let _ = reply.send(Err(err.clone()));
+                        drop(tx);
+                        answer(done, Some(&err));
+                        fail_all(ops.collect(), &err);
+                        return;
+                    }
+                }
             }
             Op::Audit(record) => {
                 if let Err(e) = codec::insert_audit(&tx, &record) {
@@ -245,27 +258,127 @@ fn in_savepoint<T>(
     }
 }
 
+/// A create's failure that left rows behind which could not be taken back.
+struct Abandon(String);
+
+/// One create, all-or-nothing inside the batch without a savepoint (a
+/// savepoint copies every page the op touches into a sub-journal, a large
+/// part of a create's cost in the writer): the keys are claimed first, so a
+/// repeat stops before anything is written, and a later failure takes back
+/// what this op wrote. The outer error abandons the whole batch.
 fn create(
     conn: &Connection,
     task: EncodedTask,
     audit: &AuditRecord,
-) -> Result<CreateOutcome, StoreError> {
+) -> Result<Result<CreateOutcome, StoreError>, Abandon> {
     let t = &task.task;
-    let sender = &t.provenance.sender_asid;
+    let keys = distinct_keys(t);
     // Earlier ops of this batch are visible here, so duplicates within one
     // batch resolve in arrival order like duplicates across batches.
-    for key in &t.idempotency_keys {
-        if let Some(existing_id) = holder_of(conn, &t.tenant, sender, key)? {
-            let existing = read_task(conn, &existing_id)?.ok_or_else(|| {
-                StoreError::Corrupt("an identifier points to a missing task".into())
-            })?;
-            return Ok(CreateOutcome::Existing(existing));
+    for (i, key) in keys.iter().enumerate() {
+        match claim_key(conn, t, key) {
+            Ok(true) => {}
+            Ok(false) => {
+                undo(conn, t, &keys[..i], false)?;
+                return Ok(existing_holder(conn, t, key));
+            }
+            Err(e) => {
+                undo(conn, t, &keys[..i], false)?;
+                return Ok(Err(e));
+            }
         }
     }
-    codec::insert_task(conn, &task).map_err(db_err)?;
-    insert_keys(conn, t, false)?;
-    codec::insert_audit(conn, audit)?;
-    Ok(CreateOutcome::Created(task.task))
+    let mut task_written = false;
+    let written = codec::insert_task(conn, &task)
+        .map_err(db_err)
+        .and_then(|()| {
+            task_written = true;
+            codec::insert_audit(conn, audit)
+        });
+    if let Err(e) = written {
+        undo(conn, t, &keys, task_written)?;
+        return Ok(Err(e));
+    }
+    Ok(Ok(CreateOutcome::Created(task.task)))
+}
+
+/// The task that holds `key`, found when claiming it failed.
+fn existing_holder(
+    conn: &Connection,
+    t: &NewTask,
+    key: &BusinessIdentifier,
+) -> Result<CreateOutcome, StoreError> {
+    let holder = holder_of(conn, &t.tenant, &t.provenance.sender_asid, key)?
+        .ok_or_else(|| StoreError::Corrupt("a claimed identifier has no holder".into()))?;
+    let existing = read_task(conn, &holder)?
+        .ok_or_else(|| StoreError::Corrupt("an identifier points to a missing task".into()))?;
+    Ok(CreateOutcome::Existing(existing))
+}
+
+/// The request's keys without repeats (identifier and If-None-Exist may be one key).
+fn distinct_keys(t: &NewTask) -> Vec<&BusinessIdentifier> {
+    let mut keys: Vec<&BusinessIdentifier> = Vec::with_capacity(t.idempotency_keys.len());
+    for key in &t.idempotency_keys {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// Inserts the key for `t`; false when another task already holds it.
+fn claim_key(conn: &Connection, t: &NewTask, key: &BusinessIdentifier) -> Result<bool, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO task_identifiers (tenant, sender_asid, system, value, task_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            t.tenant,
+            t.provenance.sender_asid,
+            key.system,
+            key.value,
+            t.id
+        ])
+    })
+    .map(|changed| changed == 1)
+    .map_err(db_err)
+}
+
+/// Takes back what a failed create wrote. If that fails too, the op's rows
+/// cannot be told apart from the batch's others: the error says so, and
+/// `commit_batch` rolls the whole batch back.
+fn undo(
+    conn: &Connection,
+    t: &NewTask,
+    keys: &[&BusinessIdentifier],
+    task_written: bool,
+) -> Result<(), Abandon> {
+    if conn.is_autocommit() {
+        // SQLite already rolled the transaction back; `commit_batch` sees it.
+        return Ok(());
+    }
+    let result = (|| {
+        let mut delete_key = conn.prepare_cached(
+            "DELETE FROM task_identifiers \
+             WHERE tenant = ?1 AND sender_asid = ?2 AND system = ?3 AND value = ?4 AND task_id = ?5",
+        )?;
+        for key in keys {
+            delete_key.execute(params![
+                t.tenant,
+                t.provenance.sender_asid,
+                key.system,
+                key.value,
+                t.id
+            ])?;
+        }
+        if task_written {
+            conn.prepare_cached("DELETE FROM tasks WHERE id = ?1")?
+                .execute([&t.id])?;
+        }
+        Ok(())
+    })();
+    result.map_err(|e: rusqlite::Error| Abandon(db_err(e).to_string()))
 }
 
 /// The benchmark fast path: no audit, no lookup before the insert. A key
@@ -273,33 +386,9 @@ fn create(
 fn bulk(conn: &Connection, tasks: &[EncodedTask]) -> Result<(), StoreError> {
     for task in tasks {
         codec::insert_task(conn, task).map_err(db_err)?;
-        insert_keys(conn, &task.task, true)?;
-    }
-    Ok(())
-}
-
-fn insert_keys(conn: &Connection, t: &NewTask, keep_existing: bool) -> Result<(), StoreError> {
-    let sql = if keep_existing {
-        "INSERT OR IGNORE INTO task_identifiers (tenant, sender_asid, system, value, task_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5)"
-    } else {
-        "INSERT INTO task_identifiers (tenant, sender_asid, system, value, task_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5)"
-    };
-    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
-    for (i, key) in t.idempotency_keys.iter().enumerate() {
-        // The same key twice in one request (identifier and If-None-Exist) is one key.
-        if t.idempotency_keys[..i].contains(key) {
-            continue;
+        for key in distinct_keys(&task.task) {
+            claim_key(conn, &task.task, key)?;
         }
-        stmt.execute(params![
-            t.tenant,
-            t.provenance.sender_asid,
-            key.system,
-            key.value,
-            t.id
-        ])
-        .map_err(db_err)?;
     }
     Ok(())
 }
