@@ -72,6 +72,20 @@ pub trait Store: Send + Sync + 'static {
         &self,
         task: NewTask,
         audit: AuditRecord,
+    ) -> Result<CreateOutcome, StoreError> {
+        let resource_json = serde_json::to_string(&task.resource)
+            .map_err(|e| StoreError::Other(format!("JSON encoding: {e}")))?;
+        self.create_serialised(task, resource_json, audit).await
+    }
+
+    /// `create_task` for a caller that has already serialised `task.resource`
+    /// (`resource_json`, serde_json's text of it) to send as its response,
+    /// so that the Order is serialised once.
+    async fn create_serialised(
+        &self,
+        task: NewTask,
+        resource_json: String,
+        audit: AuditRecord,
     ) -> Result<CreateOutcome, StoreError>;
 
     async fn find_by_identifier(

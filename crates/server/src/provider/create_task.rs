@@ -23,6 +23,8 @@ pub struct CreateRequest<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
     pub body_format: Format,
+    /// The format the answer is rendered in.
+    pub response_format: Format,
 }
 
 /// The result and the id of the task it stored or found, for the audit.
@@ -50,6 +52,10 @@ pub async fn create_task(
     let provider_identifier = format!("urn:uuid:{}", uuid::Uuid::new_v4());
     let version = "1";
     let resource = stored_resource(order.resource, &id, version, now, &provider_identifier);
+    // Serialised once: the store keeps this text and a JSON answer is this text.
+    let resource_json = serde_json::to_string(&resource)
+        .map_err(|e| ProviderError::Internal(format!("the Order could not be encoded: {e}")))?;
+    let json_answer = (request.response_format == Format::Json).then(|| resource_json.clone());
     let claims = request.claims;
     let task = NewTask {
         id: id.clone(),
@@ -81,7 +87,11 @@ pub async fn create_task(
         task_id: Some(id),
         ..audit
     };
-    let (stored, status) = match state.store.create_task(task, audit).await {
+    let (stored, status, rendered) = match state
+        .store
+        .create_serialised(task, resource_json, audit)
+        .await
+    {
         Ok(CreateOutcome::Created(t)) => {
             if state.announce_received {
                 // Nobody watching the inbox is fine.
@@ -90,9 +100,9 @@ pub async fn create_task(
                     task_id: t.id.clone(),
                 });
             }
-            (t, StatusCode::CREATED)
+            (t, StatusCode::CREATED, json_answer)
         }
-        Ok(CreateOutcome::Existing(t)) => (t, StatusCode::OK),
+        Ok(CreateOutcome::Existing(t)) => (t, StatusCode::OK, None),
         Err(StoreError::Busy(_)) => {
             return Err(ProviderError::Unavailable(
                 "the task store is busy; try again shortly".into(),
@@ -121,7 +131,11 @@ pub async fn create_task(
     let last_modified = jiff::fmt::rfc2822::DateTimePrinter::new()
         .timestamp_to_rfc9110_string(&stored.received_at)
         .unwrap_or_default();
-    let mut reply = FhirReply::ok(stored.resource)
+    let reply = match rendered {
+        Some(json) => FhirReply::rendered(json.into()),
+        None => FhirReply::ok(stored.resource),
+    };
+    let mut reply = reply
         .with_status(status)
         .with_etag(&stored.version_id)
         .with_header(header::LOCATION, &location)

@@ -155,7 +155,7 @@ async fn process(
         Operation::CreateTask => {
             claims.check_for(operation.interaction(), tenant.ods.as_str(), None)?;
             let body_format = body_format(&parts.headers)?;
-            format?;
+            let response_format = format?;
             let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
                 .await
                 .map_err(|_| {
@@ -180,6 +180,7 @@ async fn process(
                 headers: &parts.headers,
                 body: &bytes,
                 body_format,
+                response_format,
             };
             let mut task_audit = audit.clone();
             task_audit.status = 201;

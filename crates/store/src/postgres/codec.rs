@@ -61,13 +61,18 @@ pub(super) struct EncodedTask {
 
 impl EncodedTask {
     pub fn new(task: NewTask) -> Result<Self, StoreError> {
+        let resource_json = serde_json::to_string(&task.resource).map_err(json_err)?;
+        Self::with_json(task, resource_json)
+    }
+
+    /// `resource_json` is `task.resource` already serialised.
+    pub fn with_json(task: NewTask, resource_json: String) -> Result<Self, StoreError> {
         let keys: Vec<[&str; 2]> = task
             .idempotency_keys
             .iter()
             .map(|k| [k.system.as_str(), k.value.as_str()])
             .collect();
         let keys_json = serde_json::to_string(&keys).map_err(json_err)?;
-        let resource_json = serde_json::to_string(&task.resource).map_err(json_err)?;
         let received_ns = to_ns(task.received_at)?;
         Ok(Self {
             task_type: task.task_type.code(),

@@ -277,12 +277,13 @@ impl Store for PostgresStore {
         codec::read_reference(&**client).await
     }
 
-    async fn create_task(
+    async fn create_serialised(
         &self,
         task: NewTask,
+        resource_json: String,
         audit: AuditRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        let task = EncodedTask::new(task)?;
+        let task = EncodedTask::with_json(task, resource_json)?;
         let audit_time = to_ns(audit.time)?;
         let mut tries = 0;
         loop {

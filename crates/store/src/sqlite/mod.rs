@@ -215,12 +215,13 @@ impl Store for SqliteStore {
         self.read(codec::read_reference).await
     }
 
-    async fn create_task(
+    async fn create_serialised(
         &self,
         task: NewTask,
+        resource_json: String,
         audit: AuditRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        let task = Box::new(EncodedTask::new(task)?);
+        let task = Box::new(EncodedTask::with_json(task, resource_json)?);
         self.writer
             .call(|reply| Op::Create { task, audit, reply })
             .await
