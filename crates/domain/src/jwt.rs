@@ -8,7 +8,12 @@ use crate::interaction::Interaction;
 use crate::systems::{IdSystem, SDS_JOB_ROLE};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub const AUDIENCE: &str = "https://authorize.fhir.nhs.net/token";
 /// A token lives exactly five minutes.
@@ -98,73 +103,143 @@ pub fn decode(authorization: Option<&str>, now: i64) -> Result<AuditClaims, Prov
             "the JWT must have three base64url parts: header, payload and an empty signature",
         ));
     }
-    let header = decode_part(parts[0], "header")?;
-    if header.get("alg").and_then(Value::as_str).is_none() {
-        return Err(bad("the JWT header has no 'alg'"));
+    let header = base64_part(parts[0], "header")?;
+    match serde_json::from_slice::<Value>(&header) {
+        Ok(Value::Object(map)) => {
+            if map.get("alg").and_then(Value::as_str).is_none() {
+                return Err(bad("the JWT header has no 'alg'"));
+            }
+        }
+        _ => return Err(bad("the JWT header is not a JSON object")),
     }
-    let payload = decode_part(parts[1], "payload")?;
-    claims_from(&payload, now)
+    let payload = base64_part(parts[1], "payload")?;
+    let raw = serde_json::from_slice::<RawPayload<'_>>(&payload)
+        .map_err(|_| bad("the JWT payload is not a JSON object"))?;
+    claims_from(&raw, now)
 }
 
-fn decode_part(part: &str, name: &str) -> Result<Map<String, Value>, ProviderError> {
-    let trimmed = part.trim_end_matches('=');
-    let bytes = URL_SAFE_NO_PAD
-        .decode(trimmed)
-        .map_err(|_| bad(format!("the JWT {name} is not base64url")))?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(bad(format!("the JWT {name} is not a JSON object"))),
+fn base64_part(part: &str, name: &str) -> Result<Vec<u8>, ProviderError> {
+    URL_SAFE_NO_PAD
+        .decode(part.trim_end_matches('='))
+        .map_err(|_| bad(format!("the JWT {name} is not base64url")))
+}
+
+/// Every claim a token must carry, in the order a missing one is reported.
+const CLAIMS: [&str; 11] = [
+    "iss",
+    "sub",
+    "aud",
+    "iat",
+    "exp",
+    "reason_for_request",
+    "requested_record",
+    "requested_scope",
+    "requesting_device",
+    "requesting_organization",
+    "requesting_practitioner",
+];
+
+/// The payload as the JSON text of each claim of [`CLAIMS`] (`None` when
+/// absent or null), other claims skipped. Each claim is parsed only when it
+/// is checked, so that a resource claim already seen (see [`SEEN`]) is not
+/// parsed at all. A claim given twice keeps its last value, as a JSON object
+/// read into a map would.
+struct RawPayload<'a>([Option<&'a RawValue>; CLAIMS.len()]);
+
+impl<'de> Deserialize<'de> for RawPayload<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(PayloadVisitor)
     }
 }
 
-fn required<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<&'a Value, ProviderError> {
-    match claims.get(name) {
-        None | Some(Value::Null) => Err(bad(format!("the JWT claim '{name}' is missing"))),
-        Some(v) => Ok(v),
+struct PayloadVisitor;
+
+impl<'de> Visitor<'de> for PayloadVisitor {
+    type Value = RawPayload<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut claims = [None; CLAIMS.len()];
+        while let Some(ClaimName(index)) = map.next_key()? {
+            match index {
+                Some(i) => claims[i] = map.next_value::<Option<&'de RawValue>>()?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(RawPayload(claims))
     }
 }
 
-fn required_str<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<&'a str, ProviderError> {
-    match required(claims, name)? {
-        Value::String(s) if !s.trim().is_empty() => Ok(s),
-        Value::String(_) => Err(bad(format!("the JWT claim '{name}' is empty"))),
-        _ => Err(bad(format!("the JWT claim '{name}' must be a string"))),
+/// A payload key: its index in [`CLAIMS`], or `None` for any other claim.
+struct ClaimName(Option<usize>);
+
+impl<'de> Deserialize<'de> for ClaimName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl Visitor<'_> for NameVisitor {
+            type Value = ClaimName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<ClaimName, E> {
+                Ok(ClaimName(CLAIMS.iter().position(|c| *c == name)))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
     }
 }
 
-fn required_int(claims: &Map<String, Value>, name: &str) -> Result<i64, ProviderError> {
-    required(claims, name)?.as_i64().ok_or_else(|| {
-        bad(format!(
-            "the JWT claim '{name}' must be an integer of epoch seconds"
-        ))
-    })
+impl RawPayload<'_> {
+    fn text(&self, name: &str) -> Result<&RawValue, ProviderError> {
+        let index = CLAIMS
+            .iter()
+            .position(|c| *c == name)
+            .expect("a name from CLAIMS");
+        self.0[index].ok_or_else(|| bad(format!("the JWT claim '{name}' is missing")))
+    }
+
+    fn value(&self, name: &str) -> Result<Value, ProviderError> {
+        let text = self.text(name)?;
+        // The text came out of a JSON parse, so it parses again.
+        serde_json::from_str(text.get())
+            .map_err(|_| bad(format!("the JWT claim '{name}' is not JSON")))
+    }
+
+    fn string(&self, name: &str) -> Result<String, ProviderError> {
+        match self.value(name)? {
+            Value::String(s) if !s.trim().is_empty() => Ok(s),
+            Value::String(_) => Err(bad(format!("the JWT claim '{name}' is empty"))),
+            _ => Err(bad(format!("the JWT claim '{name}' must be a string"))),
+        }
+    }
+
+    fn int(&self, name: &str) -> Result<i64, ProviderError> {
+        self.value(name)?.as_i64().ok_or_else(|| {
+            bad(format!(
+                "the JWT claim '{name}' must be an integer of epoch seconds"
+            ))
+        })
+    }
 }
 
-fn claims_from(claims: &Map<String, Value>, now: i64) -> Result<AuditClaims, ProviderError> {
+fn claims_from(raw: &RawPayload<'_>, now: i64) -> Result<AuditClaims, ProviderError> {
     // Presence of every claim first, so a missing one is reported as missing
     // whatever else is wrong.
-    for name in [
-        "iss",
-        "sub",
-        "aud",
-        "iat",
-        "exp",
-        "reason_for_request",
-        "requested_record",
-        "requested_scope",
-        "requesting_device",
-        "requesting_organization",
-        "requesting_practitioner",
-    ] {
-        required(claims, name)?;
+    for name in CLAIMS {
+        raw.text(name)?;
     }
-    let iss = required_str(claims, "iss")?;
-    let sub = required_str(claims, "sub")?;
-    if required_str(claims, "aud")? != AUDIENCE {
+    let iss = raw.string("iss")?;
+    let sub = raw.string("sub")?;
+    if raw.string("aud")? != AUDIENCE {
         return Err(bad(format!("the JWT claim 'aud' must be {AUDIENCE}")));
     }
-    let iat = required_int(claims, "iat")?;
-    let exp = required_int(claims, "exp")?;
+    let iat = raw.int("iat")?;
+    let exp = raw.int("exp")?;
     // Checked: extreme claims must be a 400, not an overflow.
     if exp.checked_sub(iat) != Some(LIFETIME_SECONDS) {
         return Err(bad(
@@ -177,19 +252,63 @@ fn claims_from(claims: &Map<String, Value>, now: i64) -> Result<AuditClaims, Pro
     if exp < now.saturating_sub(CLOCK_SKEW_SECONDS) {
         return Err(bad("the JWT has expired"));
     }
-    if required_str(claims, "reason_for_request")? != "directcare" {
+    if raw.string("reason_for_request")? != "directcare" {
         return Err(bad(
             "the JWT claim 'reason_for_request' must be 'directcare'",
         ));
     }
-    let scope_text = required_str(claims, "requested_scope")?;
-    let requested_scope = Scope::parse(scope_text).ok_or_else(|| {
+    let requested_scope = Scope::parse(&raw.string("requested_scope")?).ok_or_else(|| {
         bad("the JWT claim 'requested_scope' must be patient/*.read, patient/*.write, organization/*.read or organization/*.write")
     })?;
-    let requested_record = requested_record(required(claims, "requested_record")?)?;
+    let requested_record = requested_record(&raw.value("requested_record")?)?;
 
-    let device = required(claims, "requesting_device")?;
-    check_fhir(device, "Device", "requesting_device")?;
+    SEEN.device(raw.text("requesting_device")?)?;
+    let organisation = SEEN.organisation(raw.text("requesting_organization")?)?;
+    let practitioner = SEEN.practitioner(raw.text("requesting_practitioner")?)?;
+    if sub != practitioner.id {
+        return Err(bad(
+            "the JWT claim 'sub' must equal requesting_practitioner.id",
+        ));
+    }
+    Ok(AuditClaims {
+        iss,
+        sub,
+        iat,
+        exp,
+        requested_record,
+        requested_scope,
+        organisation_ods: organisation.ods.clone(),
+        organisation_name: organisation.name.clone(),
+        practitioner_id: practitioner.id.clone(),
+        practitioner_sds_id: practitioner.sds_id.clone(),
+        practitioner_name: practitioner.name.clone(),
+        role_code: practitioner.role_code.clone(),
+        role_display: practitioner.role_display.clone(),
+    })
+}
+
+/// What a checked `requesting_organization` gives.
+struct CheckedOrganisation {
+    ods: String,
+    name: String,
+}
+
+/// What a checked `requesting_practitioner` gives.
+struct CheckedPractitioner {
+    id: String,
+    sds_id: String,
+    name: String,
+    role_code: String,
+    role_display: String,
+}
+
+fn parse_claim(text: &RawValue) -> Result<Value, ProviderError> {
+    serde_json::from_str(text.get()).map_err(|_| bad("a JWT claim is not JSON"))
+}
+
+fn check_device(text: &RawValue) -> Result<(), ProviderError> {
+    let device = parse_claim(text)?;
+    check_fhir(&device, "Device", "requesting_device")?;
     for element in ["id", "identifier", "model", "version"] {
         if device.get(element).is_none() {
             return Err(bad(format!(
@@ -197,56 +316,136 @@ fn claims_from(claims: &Map<String, Value>, now: i64) -> Result<AuditClaims, Pro
             )));
         }
     }
+    Ok(())
+}
 
-    let organisation = required(claims, "requesting_organization")?;
-    check_fhir(organisation, "Organization", "requesting_organization")?;
-    let organisation_ods = identifier_of(organisation, |s| s == IdSystem::OdsOrganizationCode)
-        .ok_or_else(|| {
+fn check_organisation(text: &RawValue) -> Result<CheckedOrganisation, ProviderError> {
+    let organisation = parse_claim(text)?;
+    check_fhir(&organisation, "Organization", "requesting_organization")?;
+    let ods =
+        identifier_of(&organisation, |s| s == IdSystem::OdsOrganizationCode).ok_or_else(|| {
             if organisation.get("identifier").is_none() {
                 bad("the JWT's requesting_organization has no identifier")
             } else {
                 bad("the JWT's requesting_organization has no ODS code identifier")
             }
         })?;
-    let organisation_name = organisation
+    let name = organisation
         .get("name")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("the JWT's requesting_organization has no name"))?;
+    Ok(CheckedOrganisation {
+        ods: ods.to_owned(),
+        name: name.to_owned(),
+    })
+}
 
-    let practitioner = required(claims, "requesting_practitioner")?;
-    check_fhir(practitioner, "Practitioner", "requesting_practitioner")?;
-    let practitioner_id = practitioner
+fn check_practitioner(text: &RawValue) -> Result<CheckedPractitioner, ProviderError> {
+    let practitioner = parse_claim(text)?;
+    check_fhir(&practitioner, "Practitioner", "requesting_practitioner")?;
+    let id = practitioner
         .get("id")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("the JWT's requesting_practitioner has no id"))?;
     if practitioner.get("identifier").is_none() {
         return Err(bad("the JWT's requesting_practitioner has no identifier"));
     }
-    let practitioner_sds_id = identifier_of(practitioner, |s| s == IdSystem::SdsUserId)
+    let sds_id = identifier_of(&practitioner, |s| s == IdSystem::SdsUserId)
         .ok_or_else(|| bad("the JWT's requesting_practitioner has no SDS user id identifier"))?;
-    let practitioner_name = practitioner_name(practitioner)
+    let name = practitioner_name(&practitioner)
         .ok_or_else(|| bad("the JWT's requesting_practitioner has no name"))?;
-    let (role_code, role_display) = practitioner_role(practitioner)?;
-    if sub != practitioner_id {
-        return Err(bad(
-            "the JWT claim 'sub' must equal requesting_practitioner.id",
-        ));
-    }
-    Ok(AuditClaims {
-        iss: iss.to_owned(),
-        sub: sub.to_owned(),
-        iat,
-        exp,
-        requested_record,
-        requested_scope,
-        organisation_ods: organisation_ods.to_owned(),
-        organisation_name: organisation_name.to_owned(),
-        practitioner_id: practitioner_id.to_owned(),
-        practitioner_sds_id: practitioner_sds_id.to_owned(),
-        practitioner_name,
+    let (role_code, role_display) = practitioner_role(&practitioner)?;
+    Ok(CheckedPractitioner {
+        id: id.to_owned(),
+        sds_id: sds_id.to_owned(),
+        name,
         role_code,
         role_display,
     })
+}
+
+/// Resource claims that passed their checks, by their exact JSON text. A
+/// consumer sends the same device, organisation and practitioner in every
+/// token of one user (a new token per request changes only `iat` and `exp`),
+/// and parsing and validating them was most of the cost of a token. A text
+/// that failed is not kept, so it fails the same way every time; a text
+/// seen before gives what its first check gave, as the checks depend on
+/// nothing but the text.
+static SEEN: Seen = Seen::new();
+
+/// How many texts of each kind are kept; all are dropped when one more
+/// arrives, which bounds the memory without bookkeeping per entry.
+const SEEN_MAX: usize = 1024;
+
+struct Seen {
+    devices: Mutex<Option<HashSet<Box<str>>>>,
+    organisations: Mutex<Option<HashMap<Box<str>, Arc<CheckedOrganisation>>>>,
+    practitioners: Mutex<Option<HashMap<Box<str>, Arc<CheckedPractitioner>>>>,
+}
+
+impl Seen {
+    const fn new() -> Self {
+        Self {
+            devices: Mutex::new(None),
+            organisations: Mutex::new(None),
+            practitioners: Mutex::new(None),
+        }
+    }
+
+    fn device(&self, text: &RawValue) -> Result<(), ProviderError> {
+        let key = text.get();
+        if lock(&self.devices)
+            .as_ref()
+            .is_some_and(|s| s.contains(key))
+        {
+            return Ok(());
+        }
+        check_device(text)?;
+        let mut seen = lock(&self.devices);
+        let set = seen.get_or_insert_with(HashSet::new);
+        if set.len() >= SEEN_MAX {
+            set.clear();
+        }
+        set.insert(key.into());
+        Ok(())
+    }
+
+    fn organisation(&self, text: &RawValue) -> Result<Arc<CheckedOrganisation>, ProviderError> {
+        remembered(&self.organisations, text, check_organisation)
+    }
+
+    fn practitioner(&self, text: &RawValue) -> Result<Arc<CheckedPractitioner>, ProviderError> {
+        remembered(&self.practitioners, text, check_practitioner)
+    }
+}
+
+type Remembered<T> = Mutex<Option<HashMap<Box<str>, Arc<T>>>>;
+
+fn remembered<T>(
+    cache: &Remembered<T>,
+    text: &RawValue,
+    check: fn(&RawValue) -> Result<T, ProviderError>,
+) -> Result<Arc<T>, ProviderError> {
+    let key = text.get();
+    if let Some(found) = lock(cache).as_ref().and_then(|m| m.get(key)) {
+        return Ok(Arc::clone(found));
+    }
+    // Checked outside the lock: another request may check the same text at
+    // the same time, and both get the same answer.
+    let checked = Arc::new(check(text)?);
+    let mut seen = lock(cache);
+    let map = seen.get_or_insert_with(HashMap::new);
+    if map.len() >= SEEN_MAX {
+        map.clear();
+    }
+    map.insert(key.into(), Arc::clone(&checked));
+    Ok(checked)
+}
+
+/// A poisoned lock only means another request panicked mid-insert; the map
+/// holds only complete entries, so it is used as it is.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A resource claim must be a structurally valid FHIR resource of its type (422 otherwise).
@@ -438,5 +637,132 @@ impl AuditClaims {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn payload() -> Value {
+        json!({
+            "iss": "http://consumer.example/",
+            "sub": "1",
+            "aud": AUDIENCE,
+            "iat": NOW,
+            "exp": NOW + LIFETIME_SECONDS,
+            "reason_for_request": "directcare",
+            "requested_record": {"resourceType": "Organization", "identifier": [
+                {"system": "http://fhir.nhs.net/Id/ods-organization-code", "value": "GPC001"}]},
+            "requested_scope": "organization/*.write",
+            "requesting_device": {"resourceType": "Device", "id": "1",
+                "identifier": [{"system": "GPConnectTestSystem", "value": "Client"}],
+                "model": "m", "version": "1"},
+            "requesting_organization": {"resourceType": "Organization",
+                "identifier": [{"system": "http://fhir.nhs.net/Id/ods-organization-code", "value": "Y00001"}],
+                "name": "Hub"},
+            "requesting_practitioner": {"resourceType": "Practitioner", "id": "1",
+                "identifier": [{"system": "http://fhir.nhs.net/sds-user-id", "value": "G11111116"}],
+                "name": {"family": ["PARSONS"], "given": ["Melissa"], "prefix": ["Mrs"]},
+                "practitionerRole": [{"role": {"coding": [{"system": SDS_JOB_ROLE,
+                    "code": "R0260", "display": "General Medical Practitioner"}]}}]}
+        })
+    }
+
+    fn bearer_of_text(payload: &str) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        format!("Bearer {header}.{}.", URL_SAFE_NO_PAD.encode(payload))
+    }
+
+    fn bearer(payload: &Value) -> String {
+        bearer_of_text(&payload.to_string())
+    }
+
+    #[test]
+    fn a_token_decodes_the_same_when_its_resources_were_seen_before() {
+        let token = bearer(&payload());
+        let first = decode(Some(&token), NOW).unwrap();
+        let again = decode(Some(&token), NOW).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(first.organisation_ods, "Y00001");
+        assert_eq!(first.practitioner_name, "Mrs Melissa PARSONS");
+        assert_eq!(first.role_code, "R0260");
+        // A new token of the same user: only iat and exp differ.
+        let mut later = payload();
+        later["iat"] = json!(NOW + 60);
+        later["exp"] = json!(NOW + 60 + LIFETIME_SECONDS);
+        let later = decode(Some(&bearer(&later)), NOW + 60).unwrap();
+        assert_eq!(
+            (later.iat, later.practitioner_sds_id.as_str()),
+            (NOW + 60, "G11111116")
+        );
+    }
+
+    #[test]
+    fn a_changed_resource_text_is_checked_again() {
+        decode(Some(&bearer(&payload())), NOW).unwrap();
+        let mut renamed = payload();
+        renamed["requesting_organization"]["name"] = json!("Another name");
+        let claims = decode(Some(&bearer(&renamed)), NOW).unwrap();
+        assert_eq!(claims.organisation_name, "Another name");
+        let mut broken = payload();
+        broken["requesting_practitioner"]["invalidField"] = json!(true);
+        for _ in 0..2 {
+            let err = decode(Some(&bearer(&broken)), NOW).unwrap_err();
+            assert!(matches!(err, ProviderError::InvalidResource(_)), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn time_claims_are_checked_even_when_the_resources_were_seen() {
+        let token = bearer(&payload());
+        decode(Some(&token), NOW).unwrap();
+        let err = decode(Some(&token), NOW + LIFETIME_SECONDS + 60).unwrap_err();
+        assert_eq!(err, bad("the JWT has expired"));
+    }
+
+    #[test]
+    fn the_sub_check_applies_to_a_practitioner_seen_before() {
+        decode(Some(&bearer(&payload())), NOW).unwrap();
+        let mut other = payload();
+        other["sub"] = json!("2");
+        let err = decode(Some(&bearer(&other)), NOW).unwrap_err();
+        assert_eq!(
+            err,
+            bad("the JWT claim 'sub' must equal requesting_practitioner.id")
+        );
+    }
+
+    #[test]
+    fn a_claim_given_twice_keeps_its_last_value_and_null_is_missing() {
+        let text = payload().to_string();
+        let twice = text.replacen(r#""sub":"1""#, r#""sub":"9","sub":"1""#, 1);
+        assert_ne!(twice, text);
+        assert_eq!(decode(Some(&bearer_of_text(&twice)), NOW).unwrap().sub, "1");
+        let mut null = payload();
+        null["iss"] = Value::Null;
+        assert_eq!(
+            decode(Some(&bearer(&null)), NOW).unwrap_err(),
+            bad("the JWT claim 'iss' is missing")
+        );
+        assert_eq!(
+            decode(Some(&bearer_of_text("[1, 2]")), NOW).unwrap_err(),
+            bad("the JWT payload is not a JSON object")
+        );
+    }
+
+    #[test]
+    fn more_distinct_resources_than_are_kept_still_decode() {
+        for i in 0..SEEN_MAX + 10 {
+            let mut p = payload();
+            p["requesting_organization"]["name"] = json!(format!("Organisation {i}"));
+            let claims = decode(Some(&bearer(&p)), NOW).unwrap();
+            assert_eq!(claims.organisation_name, format!("Organisation {i}"));
+        }
+        let held = lock(&SEEN.organisations).as_ref().map_or(0, HashMap::len);
+        assert!(held <= SEEN_MAX, "{held} kept");
     }
 }
