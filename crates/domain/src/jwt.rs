@@ -377,6 +377,11 @@ static SEEN: Seen = Seen::new();
 /// arrives, which bounds the memory without bookkeeping per entry.
 const SEEN_MAX: usize = 1024;
 
+/// Longer texts are checked every time, not kept: real resource claims are a
+/// few hundred bytes, and this bounds what a stream of large ones can hold
+/// (3 × `SEEN_MAX` × this, 6 MiB).
+const SEEN_TEXT_MAX: usize = 2048;
+
 struct Seen {
     devices: Mutex<Option<HashSet<Box<str>>>>,
     organisations: Mutex<Option<HashMap<Box<str>, Arc<CheckedOrganisation>>>>,
@@ -401,6 +406,9 @@ impl Seen {
             return Ok(());
         }
         check_device(text)?;
+        if key.len() > SEEN_TEXT_MAX {
+            return Ok(());
+        }
         let mut seen = lock(&self.devices);
         let set = seen.get_or_insert_with(HashSet::new);
         if set.len() >= SEEN_MAX {
@@ -433,6 +441,9 @@ fn remembered<T>(
     // Checked outside the lock: another request may check the same text at
     // the same time, and both get the same answer.
     let checked = Arc::new(check(text)?);
+    if key.len() > SEEN_TEXT_MAX {
+        return Ok(checked);
+    }
     let mut seen = lock(cache);
     let map = seen.get_or_insert_with(HashMap::new);
     if map.len() >= SEEN_MAX {
@@ -764,5 +775,18 @@ mod tests {
         }
         let held = lock(&SEEN.organisations).as_ref().map_or(0, HashMap::len);
         assert!(held <= SEEN_MAX, "{held} kept");
+    }
+
+    #[test]
+    fn a_long_resource_text_is_checked_but_not_kept() {
+        let mut long = payload();
+        long["requesting_organization"]["name"] = json!("L".repeat(SEEN_TEXT_MAX));
+        let claims = decode(Some(&bearer(&long)), NOW).unwrap();
+        assert_eq!(claims.organisation_name.len(), SEEN_TEXT_MAX);
+        let text = long["requesting_organization"].to_string();
+        let kept = lock(&SEEN.organisations)
+            .as_ref()
+            .is_some_and(|m| m.contains_key(text.as_str()));
+        assert!(!kept);
     }
 }
