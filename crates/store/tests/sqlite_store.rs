@@ -42,6 +42,46 @@ fn open_creates_the_directory_and_a_wal_file_at_the_current_schema_version() {
     assert_eq!(pragma::<u32>(&file, "user_version"), SCHEMA_VERSION);
 }
 
+/// The nice value of this process's thread named `name`, from /proc.
+#[cfg(target_os = "linux")]
+fn nice_of_thread(name: &str) -> Option<i32> {
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim_end() == name {
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            // Fields after the command's closing parenthesis start at field 3;
+            // the nice value is field 19.
+            let after = &stat[stat.rfind(')').unwrap() + 1..];
+            return after.split_whitespace().nth(16)?.parse().ok();
+        }
+    }
+    None
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_writer_thread_runs_above_normal_priority_when_permitted() {
+    // Whether this process may raise a priority at all, tried on a thread of its own.
+    let permitted = std::thread::spawn(|| {
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), -1).is_ok()
+    })
+    .join()
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let runtime = runtime();
+    // Once a create is answered, the writer has started and set its priority.
+    let t = task("GPC001", "200000000359", &["nice"], at(0));
+    runtime
+        .block_on(store.create_task(t.clone(), audit_for(&t, 201)))
+        .unwrap();
+    let nice = nice_of_thread("gpc-store-write").expect("the writer thread");
+    // Not permitted, the writer keeps the priority it was started with.
+    let inherited = rustix::process::getpriority_process(None).unwrap();
+    assert_eq!(nice, if permitted { -10 } else { inherited });
+}
+
 #[test]
 fn a_file_written_by_a_newer_binary_is_refused() {
     let dir = tempfile::tempdir().unwrap();
