@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -383,9 +383,9 @@ const SEEN_MAX: usize = 1024;
 const SEEN_TEXT_MAX: usize = 2048;
 
 struct Seen {
-    devices: Mutex<Option<HashSet<Box<str>>>>,
-    organisations: Mutex<Option<HashMap<Box<str>, Arc<CheckedOrganisation>>>>,
-    practitioners: Mutex<Option<HashMap<Box<str>, Arc<CheckedPractitioner>>>>,
+    devices: Remembered<()>,
+    organisations: Remembered<CheckedOrganisation>,
+    practitioners: Remembered<CheckedPractitioner>,
 }
 
 impl Seen {
@@ -398,24 +398,7 @@ impl Seen {
     }
 
     fn device(&self, text: &RawValue) -> Result<(), ProviderError> {
-        let key = text.get();
-        if lock(&self.devices)
-            .as_ref()
-            .is_some_and(|s| s.contains(key))
-        {
-            return Ok(());
-        }
-        check_device(text)?;
-        if key.len() > SEEN_TEXT_MAX {
-            return Ok(());
-        }
-        let mut seen = lock(&self.devices);
-        let set = seen.get_or_insert_with(HashSet::new);
-        if set.len() >= SEEN_MAX {
-            set.clear();
-        }
-        set.insert(key.into());
-        Ok(())
+        remembered(&self.devices, text, check_device).map(drop)
     }
 
     fn organisation(&self, text: &RawValue) -> Result<Arc<CheckedOrganisation>, ProviderError> {

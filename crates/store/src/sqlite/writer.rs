@@ -160,11 +160,9 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
                         // this batch can be committed (dropping `tx` rolls
                         // it back).
                         let err = StoreError::Busy(format!("the batch was abandoned: {why}"));
-                        tracing::error!(error = %err, "store batch aborted");
                         let _ = reply.send(Err(err.clone()));
                         drop(tx);
-                        answer(done, Some(&err));
-                        fail_all(ops.collect(), &err);
+                        abort(done, ops, &err);
                         return;
                     }
                 }
@@ -192,9 +190,7 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
         // transaction, so the batch stops here and everyone is told.
         if tx.is_autocommit() {
             let err = StoreError::Busy("the batch transaction was rolled back".into());
-            tracing::error!(error = %err, "store batch aborted");
-            answer(done, Some(&err));
-            fail_all(ops.collect(), &err);
+            abort(done, ops, &err);
             return;
         }
     }
@@ -211,6 +207,14 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
             answer(done, Some(&err));
         }
     }
+}
+
+/// Ends a batch that cannot commit: the ops done so far and the ops not yet
+/// run all fail with `err`.
+fn abort(done: Vec<Done>, rest: impl Iterator<Item = Op>, err: &StoreError) {
+    tracing::error!(error = %err, "store batch aborted");
+    answer(done, Some(err));
+    fail_all(rest.collect(), err);
 }
 
 /// Answers every waiter; `failed` replaces the successes when the commit did not happen.
