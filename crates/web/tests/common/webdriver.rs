@@ -39,6 +39,16 @@ pub struct Driver {
 #[derive(Debug, Clone)]
 pub struct Element(String);
 
+/// Whether an error says the element left the page between finding it and
+/// using it: a live update replaced it, or a navigation swapped the whole
+/// document. Chromium reports the second either as a stale element or, when
+/// the old document is torn down mid-call, as an inspector error.
+fn replaced(error: &str) -> bool {
+    error.contains("stale element")
+        || error.contains("does not belong to the document")
+        || error.contains("No node with given id")
+}
+
 impl Driver {
     /// Fails the test, never skips it, when the browser is missing.
     pub async fn start() -> Self {
@@ -209,7 +219,7 @@ impl Driver {
                 .await
             {
                 Ok(_) => return,
-                Err(e) if e.contains("stale element") => {
+                Err(e) if replaced(&e) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => panic!("{e}"),
@@ -242,7 +252,7 @@ impl Driver {
                 .await
             {
                 Ok(text) => return text.as_str().unwrap_or_default().to_owned(),
-                Err(e) if e.contains("stale element") => {
+                Err(e) if replaced(&e) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => panic!("{e}"),
