@@ -82,6 +82,64 @@ fn the_writer_thread_runs_above_normal_priority_when_permitted() {
     assert_eq!(nice, if permitted { -10 } else { inherited });
 }
 
+/// Whether this process holds a POSIX lock on `file`, from /proc/locks.
+#[cfg(target_os = "linux")]
+fn holds_posix_lock_on(file: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(file).unwrap().ino();
+    let pid = std::process::id().to_string();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|line| {
+            // "1: POSIX  ADVISORY  READ 4321 fd:01:1234567 128 128"
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"POSIX")
+                && fields.get(4) == Some(&pid.as_str())
+                && fields
+                    .get(5)
+                    .and_then(|id| id.rsplit(':').next())
+                    .is_some_and(|i| i == inode.to_string())
+        })
+}
+
+/// The checkpointer syncs the file through a descriptor of its own. Closing
+/// any descriptor of a file drops all of the process's POSIX locks on it,
+/// SQLite's included, so that descriptor must stay open while the store is.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_store_keeps_its_locks_on_the_file_through_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let file = store.path().to_owned();
+    let runtime = runtime();
+    runtime.block_on(async {
+        for round in 0..20 {
+            let t = task(
+                "GPC001",
+                "200000000359",
+                &[&format!("lock-{round}")],
+                at(round),
+            );
+            store
+                .create_task(t.clone(), audit_for(&t, 201))
+                .await
+                .unwrap();
+            assert!(!store.inbox("GPC001", 10, None).await.unwrap().is_empty());
+            // Gives the checkpointer, which runs at most every 5 ms, a turn.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert!(
+        holds_posix_lock_on(&file),
+        "the store's connections lost their locks on {}",
+        file.display()
+    );
+    // What the assertion catches: any descriptor of the file closing.
+    drop(std::fs::File::open(&file).unwrap());
+    assert!(!holds_posix_lock_on(&file));
+}
+
 #[test]
 fn a_file_written_by_a_newer_binary_is_refused() {
     let dir = tempfile::tempdir().unwrap();

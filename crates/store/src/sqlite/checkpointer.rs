@@ -12,12 +12,11 @@
 //! measured as the writer's database fsyncs at a fixed 5,000 creates/s. So
 //! the checkpointer syncs what it copied itself: the writer's database fsync
 //! then took 0.65 ms at the median, and bench/run's p99 at a fixed 5,000
-//! creates/s went from 7.2–8.4 ms to 2.6–3.2 ms, throughput within noise.
+//! creates/s went from 7.2–8.4 ms to 2.5–3.7 ms, throughput within noise.
 
-use super::db_err;
+use super::{PlainHandle, db_err};
 use crate::StoreError;
 use rusqlite::{Connection, OpenFlags};
-use std::fs::File;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -39,24 +38,17 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn spawn(path: &Path) -> Result<Self, StoreError> {
+    pub fn spawn(path: &Path, plain: PlainHandle) -> Result<Self, StoreError> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(db_err)?;
         conn.busy_timeout(super::BUSY_TIMEOUT).map_err(db_err)?;
-        // Opened for writing only so that syncing it is allowed everywhere;
-        // nothing is written through it.
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| StoreError::Other(format!("cannot open the database file: {e}")))?;
         let (wake, rx) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("gpc-store-checkpoint".into())
-            .spawn(move || run(conn, file, rx))
+            .spawn(move || run(conn, plain, rx))
             .map_err(|e| StoreError::Other(format!("cannot start the checkpointer: {e}")))?;
         Ok(Self {
             wake: Some(wake),
@@ -82,7 +74,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: Connection, file: File, rx: mpsc::Receiver<()>) {
+fn run(conn: Connection, plain: PlainHandle, rx: mpsc::Receiver<()>) {
     let mut last = Progress::default();
     while rx.recv().is_ok() {
         // PASSIVE: never waits for, nor blocks, the writer or the readers.
@@ -95,7 +87,7 @@ fn run(conn: Connection, file: File, rx: mpsc::Receiver<()>) {
         match result {
             Ok(progress) => {
                 if progress.needs_sync_after(last)
-                    && let Err(e) = file.sync_data()
+                    && let Err(e) = plain.sync_data()
                 {
                     tracing::warn!(error = %e, "database file sync after a checkpoint failed");
                 }
@@ -105,11 +97,13 @@ fn run(conn: Connection, file: File, rx: mpsc::Receiver<()>) {
         }
         std::thread::sleep(MIN_INTERVAL);
     }
+    drop(conn);
+    drop(plain);
 }
 
 /// What `wal_checkpoint` reports: frames in the WAL, and how many of them are
 /// in the database file (−1 each when not in WAL mode).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Progress {
     wal_frames: i64,
     copied: i64,

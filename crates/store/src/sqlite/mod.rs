@@ -44,10 +44,33 @@ use gpc_domain::task::{BusinessIdentifier, NewTask, StoredTask};
 use jiff::Timestamp;
 use readers::Readers;
 use rusqlite::{Connection, OpenFlags, Params, TransactionBehavior, params};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use writer::{Op, Writer};
+
+/// A plain descriptor of the database file, which the checkpointer syncs.
+/// Closing any descriptor of a file drops every POSIX lock this process holds
+/// on it, SQLite's included, and another process could then take the file
+/// for its own. So each owner of SQLite connections to the file (the writer
+/// thread, the checkpointer thread, the readers) holds a clone and lets go of
+/// it only after closing its connections: the descriptor closes after the
+/// last of them.
+type PlainHandle = Arc<File>;
+
+fn open_plain_handle(path: &Path) -> Result<PlainHandle, StoreError> {
+    // Writable only so that syncing it is allowed everywhere; nothing is
+    // written through it. Creating an empty file is what SQLite would do.
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(Arc::new)
+        .map_err(|e| StoreError::Busy(format!("cannot open the database file: {e}")))
+}
 
 /// The database file inside a data directory.
 pub const DATABASE_FILE: &str = "gpc-tasks.db";
@@ -76,6 +99,9 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Busy(format!("cannot create the data directory: {e}")))?;
         let path = data_dir.join(DATABASE_FILE);
+        // Before the first connection, so that on an early return it is
+        // dropped after it (see `PlainHandle`).
+        let plain = open_plain_handle(&path)?;
         let mut conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -86,11 +112,11 @@ impl SqliteStore {
         configure_writer(&conn)?;
         let version = schema::migrate(&mut conn)?;
         seed_if_new(&mut conn)?;
-        let checkpointer = checkpointer::Checkpointer::spawn(&path)?;
-        let writer = Writer::spawn(conn, checkpointer)?;
+        let checkpointer = checkpointer::Checkpointer::spawn(&path, Arc::clone(&plain))?;
+        let writer = Writer::spawn(conn, checkpointer, Arc::clone(&plain))?;
         tracing::info!(path = %path.display(), schema_version = version, "store opened");
         Ok(Self {
-            readers: Arc::new(Readers::new(path.clone())),
+            readers: Arc::new(Readers::new(path.clone(), plain)),
             path,
             writer,
         })

@@ -2,7 +2,7 @@
 //! writer; each runs on a blocking thread so that a query never stalls the
 //! async workers.
 
-use super::db_err;
+use super::{PlainHandle, db_err};
 use crate::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
@@ -15,13 +15,17 @@ const MAX_IDLE: usize = 4;
 pub(super) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Declared after `idle`, so dropped after the idle connections close; a
+    /// connection in use holds an `Arc` of this struct until it is given back.
+    _plain: PlainHandle,
 }
 
 impl Readers {
-    pub fn new(path: PathBuf) -> Self {
+    pub fn new(path: PathBuf, plain: PlainHandle) -> Self {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
+            _plain: plain,
         }
     }
 

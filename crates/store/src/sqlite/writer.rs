@@ -5,7 +5,7 @@
 
 use super::checkpointer::Checkpointer;
 use super::codec::{self, EncodedTask};
-use super::db_err;
+use super::{PlainHandle, db_err};
 use crate::{CreateOutcome, StoreError};
 use gpc_domain::audit::{AuditRecord, SspAuditRecord};
 use gpc_domain::task::{BusinessIdentifier, NewTask};
@@ -42,13 +42,18 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(conn: Connection, checkpointer: Checkpointer) -> Result<Self, StoreError> {
+    /// `plain` is held until the write connection has closed (see `PlainHandle`).
+    pub fn spawn(
+        conn: Connection,
+        checkpointer: Checkpointer,
+        plain: PlainHandle,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("gpc-store-writer".into())
             .spawn(move || {
                 raise_priority();
-                run(conn, rx, checkpointer)
+                run(conn, rx, checkpointer, plain)
             })
             .map_err(|e| StoreError::Other(format!("cannot start the store writer: {e}")))?;
         Ok(Self {
@@ -110,7 +115,12 @@ fn stopped() -> StoreError {
     StoreError::Busy("the store writer has stopped".into())
 }
 
-fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, checkpointer: Checkpointer) {
+fn run(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Op>,
+    checkpointer: Checkpointer,
+    plain: PlainHandle,
+) {
     // `recv` keeps returning queued ops after the sender is dropped and fails
     // only once the queue is empty, so shutdown commits everything queued.
     while let Ok(first) = rx.recv() {
@@ -126,8 +136,11 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Op>, checkpointer: Checkpointer)
         checkpointer.poke();
     }
     // Stopped before the write connection closes, so that this close can be
-    // the last one, which checkpoints the WAL into the file.
+    // the last one, which checkpoints the WAL into the file; the plain
+    // handle after it.
     drop(checkpointer);
+    drop(conn);
+    drop(plain);
     tracing::debug!("store writer stopped");
 }
 
