@@ -7,9 +7,9 @@
 //! Every sub-command prints its result as one JSON object on stdout.
 
 use clap::{Parser, Subcommand};
-use gpc_domain::Region;
 use gpc_domain::reference::{Organisation, Patient, Practitioner};
 use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance, TaskType};
+use gpc_domain::{Asid, OdsCode, Region};
 use gpc_store::{SqliteStore, Store};
 use serde_json::{Value, json};
 use std::io::Write as _;
@@ -193,7 +193,7 @@ const TEXTS: &[&str] = &[
 /// practitioners, and the patients the tenant holds a current record of.
 struct Population<'r> {
     tenant: &'r Organisation,
-    senders: Vec<(&'r Organisation, Vec<&'r Practitioner>)>,
+    senders: Vec<(&'r Organisation, Asid, Vec<&'r Practitioner>)>,
     patients: Vec<&'r Patient>,
 }
 
@@ -203,14 +203,15 @@ impl<'r> Population<'r> {
         let senders: Vec<_> = region
             .organisations()
             .iter()
-            .filter(|o| o.asid.is_some() && o.id != tenant.id)
-            .map(|o| {
+            .filter(|o| o.id != tenant.id)
+            .filter_map(|o| {
+                let asid = o.asid.clone()?;
                 let own: Vec<&Practitioner> = all
                     .iter()
                     .copied()
                     .filter(|p| p.organisation == o.ods)
                     .collect();
-                (o, if own.is_empty() { all.clone() } else { own })
+                Some((o, asid, if own.is_empty() { all.clone() } else { own }))
             })
             .collect();
         let patients: Vec<&Patient> = region
@@ -235,7 +236,7 @@ impl<'r> Population<'r> {
 
     /// Task `i` of `total`, received `total - i` steps before `newest`.
     fn task(&self, i: usize, total: usize, newest: jiff::Timestamp, rng: &mut Rng) -> NewTask {
-        let (sender, practitioners) = &self.senders[rng.below(self.senders.len())];
+        let (sender, sender_asid, practitioners) = &self.senders[rng.below(self.senders.len())];
         let practitioner = practitioners[rng.below(practitioners.len())];
         let patient = self.patients[rng.below(self.patients.len())];
         let text = TEXTS[rng.below(TEXTS.len())];
@@ -290,26 +291,22 @@ impl<'r> Population<'r> {
         NewTask {
             id,
             version_id: "1".into(),
-            tenant: self.tenant.ods.as_str().to_owned(),
+            tenant: self.tenant.ods.clone(),
             idempotency_keys: vec![BusinessIdentifier {
                 system: "urn:ietf:rfc:3986".into(),
                 value: consumer_identifier,
             }],
             provider_identifier,
             patient_id: patient.id.clone(),
-            nhs_number: patient.nhs_number.as_digits(),
+            nhs_number: patient.nhs_number,
             patient_name: patient.display_name(),
             source_org_id: sender.id.clone(),
             task_type,
             text: text.to_owned(),
             received_at,
             provenance: Provenance {
-                sender_asid: sender
-                    .asid
-                    .as_ref()
-                    .map(|a| a.as_str().to_owned())
-                    .unwrap_or_default(),
-                organisation_ods: sender.ods.as_str().to_owned(),
+                sender_asid: sender_asid.clone(),
+                organisation_ods: sender.ods.clone(),
                 organisation_name: sender.name.clone(),
                 practitioner_sds_id: practitioner.sds_user_id.clone(),
                 practitioner_name: practitioner.display_name(),
@@ -337,9 +334,16 @@ impl Rng {
 async fn preload(data_dir: &Path, org: &str, total: usize) -> Result<(), String> {
     let started = Instant::now();
     let store = SqliteStore::open(data_dir).map_err(|e| e.to_string())?;
-    let region = std::sync::Arc::new(Region::new(
-        store.reference_data().await.map_err(|e| e.to_string())?,
-    ));
+    // As `serve` would on a new data directory.
+    let mut reference = store.reference_data().await.map_err(|e| e.to_string())?;
+    if reference.is_empty() {
+        reference = gpc_directory::demo_region();
+        store
+            .upsert_reference(&reference)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let region = std::sync::Arc::new(Region::new(reference));
     region
         .tenant(org)
         .ok_or_else(|| format!("{org} does not receive tasks on this system"))?;
@@ -369,7 +373,10 @@ async fn preload(data_dir: &Path, org: &str, total: usize) -> Result<(), String>
         store.bulk_insert(chunk).await.map_err(|e| e.to_string())?;
     }
     store.flush().await.map_err(|e| e.to_string())?;
-    let stored = store.count_tasks(org).await.map_err(|e| e.to_string())?;
+    let stored = store
+        .count_tasks(&ods(org)?)
+        .await
+        .map_err(|e| e.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
     drop(store);
     let bytes = data_size(data_dir);
@@ -399,8 +406,13 @@ fn data_size(data_dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+fn ods(org: &str) -> Result<OdsCode, String> {
+    OdsCode::parse(org).ok_or_else(|| format!("'{org}' is not an ODS code"))
+}
+
 async fn inbox(data_dir: &Path, org: &str, limit: usize, iterations: usize) -> Result<(), String> {
     let store = SqliteStore::open(data_dir).map_err(|e| e.to_string())?;
+    let org = &ods(org)?;
     let count = store.count_tasks(org).await.map_err(|e| e.to_string())?;
     // Warm-up: the first reads open connections and fill the page cache.
     for _ in 0..20 {

@@ -35,7 +35,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
     let url = &running.public_url;
     if running.parts.provider {
         println!("provider endpoints (FHIR DSTU2, POST /Order):");
-        for org in running.state.region.tenants() {
+        for org in running.state.region.current().tenants() {
             println!(
                 "  {:<7} {:<45} {url}/{}/DSTU2/1",
                 org.ods.as_str(),
@@ -76,28 +76,26 @@ pub async fn inbox(data: &DataArgs, org: &str, limit: usize, as_json: bool) -> R
         return Err(format!("{ods} does not receive tasks on this system"));
     }
     let tasks = store
-        .inbox(ods.as_str(), limit, None)
+        .inbox(&ods, limit, None)
         .await
         .map_err(|e| e.to_string())?;
     if !as_json && tasks.is_empty() {
         println!("no tasks received by {ods}");
     }
     for t in tasks {
-        let nhs = gpc_domain::NhsNumber::parse(&t.nhs_number)
-            .map(|n| n.formatted())
-            .unwrap_or_else(|_| t.nhs_number.clone());
+        let nhs = t.nhs_number.formatted();
         let p = &t.provenance;
         if as_json {
             let line = json!({
                 "id": t.id,
                 "received_at": t.received_at.to_string(),
-                "from_ods": p.organisation_ods,
+                "from_ods": p.organisation_ods.as_str(),
                 "from_name": p.organisation_name,
                 "practitioner_sds_id": p.practitioner_sds_id,
                 "practitioner_name": p.practitioner_name,
                 "role_code": p.role_code,
                 "role": p.role_display,
-                "nhs_number": t.nhs_number,
+                "nhs_number": t.nhs_number.as_digits(),
                 "patient_name": t.patient_name,
                 "type": t.task_type.display(),
                 "type_code": t.task_type.code(),

@@ -164,6 +164,7 @@ impl ConfigFile {
             consumer: None,
             database_url: self.database_url,
             limits: gpc_server::limits::Limits::from_env()?,
+            seed: Some(gpc_directory::demo_region()),
         })
     }
 }

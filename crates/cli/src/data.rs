@@ -6,11 +6,14 @@ use gpc_store::outbox::Outbox;
 use std::sync::Arc;
 
 impl DataArgs {
-    /// The store, created (and seeded with the demo region) when new.
+    /// The store, created when new, with the demo region written into it
+    /// when it holds no reference data.
     pub async fn store(&self) -> Result<Arc<dyn Store>, String> {
-        gpc_store::open_store(self.database_url.as_deref(), &self.data_dir)
+        let store = gpc_store::open_store(self.database_url.as_deref(), &self.data_dir)
             .await
-            .map_err(|e| self.describe(e))
+            .map_err(|e| self.describe(e))?;
+        gpc_server::seeded_reference(&*store, Some(gpc_directory::demo_region())).await?;
+        Ok(store)
     }
 
     /// The store of a system that has run: reading commands refuse to create

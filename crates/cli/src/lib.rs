@@ -206,6 +206,7 @@ pub fn run() -> ExitCode {
                     parts: gpc_server::Parts::ALL,
                     consumer: Some(consumer.config()),
                     limits: gpc_server::limits::Limits::from_env()?,
+                    seed: Some(gpc_directory::demo_region()),
                 };
                 commands::serve(config).await
             }

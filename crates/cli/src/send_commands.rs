@@ -4,7 +4,8 @@ use crate::DataArgs;
 use crate::commands::time;
 use gpc_consumer::{Engine, EngineConfig, SendError, SendRequest, StatusEvent};
 use gpc_directory::{DirectoryUrls, HttpDirectory};
-use gpc_domain::Region;
+use gpc_domain::OdsCode;
+use gpc_domain::region::RegionIndex;
 use gpc_domain::sent::{Attempt, SendStatus, SentTask};
 use gpc_domain::task::TaskType;
 use serde_json::{Value, json};
@@ -100,7 +101,7 @@ pub fn parse_task_type(s: &str) -> Result<TaskType, String> {
 pub async fn engine(data: &DataArgs, net: &NetworkArgs) -> Result<Engine, String> {
     let outbox = data.outbox().await?;
     let store = data.store().await?;
-    let region = Region::new(store.reference_data().await.map_err(|e| e.to_string())?);
+    let reference = RegionIndex::shared(store.reference_data().await.map_err(|e| e.to_string())?);
     let server = net.server.trim_end_matches('/');
     let directory_server = net.directory.as_deref().unwrap_or(server);
     let directory = HttpDirectory::new(DirectoryUrls::on_server(directory_server))
@@ -117,13 +118,13 @@ pub async fn engine(data: &DataArgs, net: &NetworkArgs) -> Result<Engine, String
         Some(ms) => Duration::from_millis(ms),
         None => config.request_timeout * 4 + Duration::from_secs(5),
     };
-    Engine::new(config, Arc::new(directory), outbox, Arc::new(region))
+    Engine::new(config, Arc::new(directory), outbox, reference)
 }
 
 fn event_json(e: &StatusEvent) -> Value {
     json!({
         "task_id": e.task_id,
-        "status": e.status.as_str(),
+        "status": e.status.label(),
         "at": e.at.to_string(),
         "attempt": e.attempt,
         "next_attempt_at": e.next_attempt_at.map(|t| t.to_string()),
@@ -136,14 +137,14 @@ pub fn task_json(t: &SentTask, attempts: &[Attempt]) -> Value {
     json!({
         "id": t.id,
         "created_at": t.created_at.to_string(),
-        "status": t.status.as_str(),
-        "from_ods": t.from_ods,
+        "status": t.status.label(),
+        "from_ods": t.from_ods.as_str(),
         "from_name": t.from_name,
         "user_sds_id": t.user_sds_id,
         "user_name": t.user_name,
-        "nhs_number": t.nhs_number,
+        "nhs_number": t.nhs_number.as_digits(),
         "patient_name": t.patient_name,
-        "to_ods": t.to_ods,
+        "to_ods": t.to_ods.as_str(),
         "to_name": t.to_name,
         "to_telephone": t.to_telephone,
         "type": t.task_type.display(),
@@ -158,7 +159,7 @@ pub fn task_json(t: &SentTask, attempts: &[Attempt]) -> Value {
             "number": a.number,
             "started_at": a.started_at.to_string(),
             "finished_at": a.finished_at.to_string(),
-            "outcome": a.outcome.as_str(),
+            "outcome": a.outcome.label(),
             "http_status": a.http_status,
             "detail": a.detail,
         })).collect::<Vec<_>>(),
@@ -184,7 +185,7 @@ fn print_event(e: &StatusEvent, as_json: bool) {
             time(e.at),
             e.provider_task_id.as_deref().unwrap_or("-")
         ),
-        (status, _) => println!("{:<10} {detail}", status.as_str()),
+        (status, _) => println!("{:<10} {detail}", status.label()),
     }
 }
 
@@ -281,9 +282,7 @@ pub async fn send(data: &DataArgs, net: &NetworkArgs, args: SendArgs) -> Result<
         .await
         .map_err(input_error)?;
     if !args.json {
-        let nhs = gpc_domain::NhsNumber::parse(&task.nhs_number)
-            .map(|n| n.formatted())
-            .unwrap_or_default();
+        let nhs = task.nhs_number.formatted();
         println!("Patient:   {} ({nhs})", task.patient_name);
         println!(
             "From:      {} ({}), {} ({})",
@@ -319,7 +318,8 @@ pub async fn sent(
 ) -> Result<ExitCode, String> {
     let outbox = data.outbox().await?;
     let from = from.trim().to_uppercase();
-    let tasks = outbox.list(&from, limit).await.map_err(|e| e.to_string())?;
+    let code = OdsCode::parse(&from).ok_or_else(|| format!("'{from}' is not an ODS code"))?;
+    let tasks = outbox.list(&code, limit).await.map_err(|e| e.to_string())?;
     if tasks.is_empty() && !as_json {
         println!("no tasks sent by {from}");
     }
@@ -329,13 +329,11 @@ pub async fn sent(
             println!("{}", task_json(&t, &attempts));
             continue;
         }
-        let nhs = gpc_domain::NhsNumber::parse(&t.nhs_number)
-            .map(|n| n.formatted())
-            .unwrap_or_default();
+        let nhs = t.nhs_number.formatted();
         println!(
             "{}  {:<20} to {} ({}) — {} {} — {}, {} attempt(s)\n  task {}{}",
             time(t.created_at),
-            t.status.as_str(),
+            t.status.label(),
             t.to_name,
             t.to_ods,
             t.patient_name,
@@ -353,7 +351,7 @@ pub async fn sent(
                 "    attempt {} at {}: {} {}",
                 a.number,
                 time(a.started_at),
-                a.outcome.as_str(),
+                a.outcome.label(),
                 a.http_status
                     .map(|s| format!("(HTTP {s})"))
                     .unwrap_or_default()

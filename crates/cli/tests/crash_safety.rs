@@ -300,7 +300,10 @@ async fn senders_killed_mid_delivery_leave_a_sound_outbox_and_deliver_once() {
     let sent = sent_tasks(consumer.path());
     assert_eq!(sent.len(), recorded.len(), "nothing appeared or vanished");
     let store = SqliteStore::open(provider.dir.path()).unwrap();
-    let inbox = store.inbox("GPC001", 1000, None).await.unwrap();
+    let inbox = store
+        .inbox(&gpc_domain::OdsCode::parse("GPC001").unwrap(), 1000, None)
+        .await
+        .unwrap();
     assert_eq!(inbox.len(), sent.len(), "one stored task per sent task");
     for task in &sent {
         let id = task["provider_task_id"].as_str().unwrap();

@@ -111,7 +111,10 @@ async fn ssp_down_fails_after_the_retries_then_a_retry_delivers_once() {
     assert_eq!(task["status"], "Delivered");
     assert_eq!(task["attempts"], 5);
     let store = SqliteStore::open(server.dir.path()).unwrap();
-    let inbox = store.inbox("GPC001", 100, None).await.unwrap();
+    let inbox = store
+        .inbox(&gpc_domain::OdsCode::parse("GPC001").unwrap(), 100, None)
+        .await
+        .unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(task["provider_task_id"], inbox[0].id.as_str());
     drop(ssp);

@@ -186,22 +186,22 @@ fn queued(endpoint: &str, n: usize) -> SentTask {
         id: format!("task-{n}-{}", uuid::Uuid::new_v4()),
         created_at: now,
         updated_at: now,
-        from_ods: "Y00001".into(),
+        from_ods: gpc_domain::OdsCode::parse("Y00001").unwrap(),
         from_name: "North Lincolnshire Extended Access Hub".into(),
-        from_asid: "200000000370".into(),
+        from_asid: gpc_domain::Asid::parse("200000000370"),
         user_sds_id: "G11111116".into(),
         user_id: "3".into(),
         user_name: "Mrs Melissa PARSONS".into(),
         user_role_code: "R0260".into(),
         user_role_display: "General Medical Practitioner".into(),
-        nhs_number: "9476719931".into(),
+        nhs_number: gpc_domain::NhsNumber::parse("9476719931").unwrap(),
         patient_name: "Mrs Minnie DAWES".into(),
-        to_ods: "GPC001".into(),
+        to_ods: gpc_domain::OdsCode::parse("GPC001").unwrap(),
         to_name: "GP Connect Demonstrator".into(),
         to_telephone: "01632 960001".into(),
         to_address: String::new(),
         endpoint: format!("{endpoint}/GPC001/DSTU2/1"),
-        to_asid: GPC001_ASID.into(),
+        to_asid: gpc_domain::Asid::parse(GPC001_ASID),
         task_type: TaskType::InformationOnly,
         text: format!("Outbox task {n}"),
         identifier: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
@@ -252,7 +252,10 @@ async fn outbox_workers_on_both_instances_deliver_each_task_once() {
     let store = gpc_store::SqliteStore::open(provider.dir.path()).unwrap();
     use gpc_store::Store;
     assert_eq!(
-        store.count_tasks("GPC001").await.unwrap(),
+        store
+            .count_tasks(&gpc_domain::OdsCode::parse("GPC001").unwrap())
+            .await
+            .unwrap(),
         12,
         "each task once"
     );
@@ -310,7 +313,10 @@ async fn a_task_left_by_a_dead_instance_is_picked_up_by_the_other() {
     let store = gpc_store::SqliteStore::open(provider.dir.path()).unwrap();
     use gpc_store::Store;
     assert_eq!(
-        store.count_tasks("GPC001").await.unwrap(),
+        store
+            .count_tasks(&gpc_domain::OdsCode::parse("GPC001").unwrap())
+            .await
+            .unwrap(),
         1,
         "delivered once"
     );

@@ -14,9 +14,10 @@ use crate::spine_client::{Accepted, CallError, Route, SpineClient};
 use gpc_directory::{Directory, DirectoryError};
 use gpc_domain::order_rules::{MAX_TEXT_CHARS, london_today};
 use gpc_domain::reference::{Address, Practitioner};
+use gpc_domain::region::ReferenceLookup;
 use gpc_domain::sent::{Attempt, SendStatus, SentTask};
 use gpc_domain::task::TaskType;
-use gpc_domain::{Interaction, NhsNumber, OdsCode, Region};
+use gpc_domain::{Interaction, NhsNumber, OdsCode};
 use gpc_store::StoreError;
 use gpc_store::outbox::Outbox;
 use jiff::Timestamp;
@@ -115,7 +116,7 @@ struct Inner {
     config: EngineConfig,
     directory: Arc<dyn Directory>,
     outbox: Arc<dyn Outbox>,
-    region: Arc<Region>,
+    reference: Arc<dyn ReferenceLookup>,
     client: SpineClient,
     events: broadcast::Sender<StatusEvent>,
     wake: Notify,
@@ -126,7 +127,7 @@ impl Engine {
         config: EngineConfig,
         directory: Arc<dyn Directory>,
         outbox: Arc<dyn Outbox>,
-        region: Arc<Region>,
+        reference: Arc<dyn ReferenceLookup>,
     ) -> Result<Self, String> {
         let client = SpineClient::new(&config.ssp_base, config.request_timeout)?;
         let (events, _) = broadcast::channel(1024);
@@ -135,7 +136,7 @@ impl Engine {
                 config,
                 directory,
                 outbox,
-                region,
+                reference,
                 client,
                 events,
                 wake: Notify::new(),
@@ -155,8 +156,9 @@ impl Engine {
         &self.inner.directory
     }
 
-    pub fn region(&self) -> &Arc<Region> {
-        &self.inner.region
+    /// The reference data the engine reads (its users, their records).
+    pub fn reference(&self) -> &Arc<dyn ReferenceLookup> {
+        &self.inner.reference
     }
 
     fn publish(&self, task: &SentTask, detail: Option<String>) {
@@ -165,25 +167,19 @@ impl Engine {
     }
 
     /// The user's practitioner record at `from` (or their first record).
-    pub fn user<'a>(
-        &'a self,
-        sds_user_id: &'a str,
-        from: Option<&str>,
-    ) -> Result<&'a Practitioner, SendError> {
-        let mut records = self
-            .inner
-            .region
-            .practitioners_by_sds(sds_user_id)
-            .peekable();
-        if records.peek().is_none() {
+    pub fn user(&self, sds_user_id: &str, from: Option<&str>) -> Result<Practitioner, SendError> {
+        let region = self.inner.reference.current();
+        let mut records = region.practitioners_by_sds(sds_user_id).peekable();
+        let Some(first) = records.peek().copied() else {
             return Err(SendError::NotFound(format!(
                 "there is no user with SDS user id {sds_user_id}"
             )));
-        }
+        };
         match from {
-            None => Ok(records.next().expect("peeked")),
+            None => Ok(first.clone()),
             Some(ods) => records
                 .find(|p| p.organisation.as_str() == ods)
+                .cloned()
                 .ok_or_else(|| {
                     SendError::InvalidInput(format!("user {sds_user_id} does not work for {ods}"))
                 }),
@@ -216,9 +212,7 @@ impl Engine {
             Some(f) => Some(parse_ods(f)?),
             None => None,
         };
-        let user = self
-            .user(&request.user, from_code.as_ref().map(OdsCode::as_str))?
-            .clone();
+        let user = self.user(&request.user, from_code.as_ref().map(OdsCode::as_str))?;
         let from_ods = from_code.unwrap_or_else(|| user.organisation.clone());
         let directory = &self.inner.directory;
         let from_org = directory
@@ -279,17 +273,17 @@ impl Engine {
             id: uuid::Uuid::new_v4().to_string(),
             created_at: now,
             updated_at: now,
-            from_ods: from_ods.to_string(),
+            from_ods: from_ods.clone(),
             from_name: from_org.name.clone(),
-            from_asid: from_asid.map(|a| a.to_string()).unwrap_or_default(),
+            from_asid,
             user_sds_id: user.sds_user_id.clone(),
             user_id: user.id.clone(),
             user_name: user.display_name(),
             user_role_code: user.role_code.clone(),
             user_role_display: user.role_display.clone(),
-            nhs_number: nhs.as_digits(),
+            nhs_number: nhs,
             patient_name: patient.display_name(),
-            to_ods: to_ods.to_string(),
+            to_ods: to_ods.clone(),
             to_name: to_org.name.clone(),
             to_telephone: to_org.telephone.clone(),
             to_address: to_org.address.as_ref().map(one_line).unwrap_or_default(),
@@ -297,7 +291,7 @@ impl Engine {
                 .as_ref()
                 .map(|e| e.address.clone())
                 .unwrap_or_default(),
-            to_asid: endpoint.map(|e| e.asid.to_string()).unwrap_or_default(),
+            to_asid: endpoint.map(|e| e.asid),
             task_type: request.task_type,
             text: text.to_owned(),
             identifier: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
@@ -310,7 +304,7 @@ impl Engine {
             reason,
         };
         self.inner.outbox.enqueue(&task).await?;
-        tracing::info!(task = %task.id, status = task.status.as_str(), "task queued");
+        tracing::info!(task = %task.id, status = task.status.code(), "task queued");
         self.publish(&task, None);
         self.inner.wake.notify_one();
         Ok(task)
@@ -332,7 +326,7 @@ impl Engine {
             .ok_or_else(|| {
                 SendError::InvalidInput(format!(
                     "task {id} is {} and cannot be retried; only a task that failed can",
-                    current.status.as_str()
+                    current.status.label()
                 ))
             })?;
         self.publish(&task, None);
@@ -503,7 +497,7 @@ impl Engine {
                 tracing::info!(
                     task = %task.id,
                     attempt = task.attempts,
-                    status = task.status.as_str(),
+                    status = task.status.code(),
                     http_status = http_status.unwrap_or(0),
                     "delivery attempt finished"
                 );
@@ -523,8 +517,16 @@ impl Engine {
     async fn attempt(&self, task: &SentTask) -> Result<Accepted, CallError> {
         let route = Route {
             endpoint: task.endpoint.clone(),
-            from_asid: task.from_asid.clone(),
-            to_asid: task.to_asid.clone(),
+            from_asid: task
+                .from_asid
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            to_asid: task
+                .to_asid
+                .as_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
             to_name: task.to_name.clone(),
         };
         let who = self.requester(task);
@@ -535,13 +537,15 @@ impl Engine {
             self.publish(&t, Some(step));
         };
         progress(format!("Finding the patient on {}'s system", task.to_name));
-        let patient_id = client.find_patient(&route, &who, &task.nhs_number).await?;
+        let patient_id = client
+            .find_patient(&route, &who, &task.nhs_number.as_digits())
+            .await?;
         progress("Resolving the organisations".to_owned());
         let target_id = client
-            .find_organisation(&route, &who, &task.to_ods, &task.to_ods)
+            .find_organisation(&route, &who, task.to_ods.as_str(), task.to_ods.as_str())
             .await?;
         let source_id = client
-            .find_organisation(&route, &who, &task.from_ods, &task.to_ods)
+            .find_organisation(&route, &who, task.from_ods.as_str(), task.to_ods.as_str())
             .await?;
         progress(format!("Sending the task to {}", task.to_name));
         let today = london_today(Timestamp::now()).to_string();
@@ -557,13 +561,14 @@ impl Engine {
             task_type: task.task_type,
             text: &task.text,
         });
-        client.create_task(&route, &who, &body, &task.to_ods).await
+        client
+            .create_task(&route, &who, &body, task.to_ods.as_str())
+            .await
     }
 
     fn requester(&self, task: &SentTask) -> Requester {
-        let user = self
-            .inner
-            .region
+        let region = self.inner.reference.current();
+        let user = region
             .practitioner(&task.user_id)
             .filter(|p| p.sds_user_id == task.user_sds_id);
         let (title, given, family) = match user {
@@ -579,7 +584,7 @@ impl Engine {
             family,
             role_code: task.user_role_code.clone(),
             role_display: task.user_role_display.clone(),
-            org_ods: task.from_ods.clone(),
+            org_ods: task.from_ods.to_string(),
             org_name: task.from_name.clone(),
         }
     }

@@ -1,6 +1,7 @@
 //! Status changes of sent tasks, published for whoever watches (the CLI
 //! prints them, the web UI streams them to the browser).
 
+use gpc_domain::OdsCode;
 use gpc_domain::sent::{SendStatus, SentTask};
 use jiff::Timestamp;
 
@@ -8,7 +9,7 @@ use jiff::Timestamp;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusEvent {
     pub task_id: String,
-    pub from_ods: String,
+    pub from_ods: OdsCode,
     pub status: SendStatus,
     pub at: Timestamp,
     /// The attempt this event belongs to (0 before the first).

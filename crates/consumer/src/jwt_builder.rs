@@ -106,7 +106,12 @@ mod tests {
             Record::Organization("GPC001"),
             now,
         );
-        let claims = gpc_domain::jwt::decode(Some(&format!("Bearer {jwt}")), now).unwrap();
+        let claims = gpc_domain::jwt::decode(
+            &gpc_domain::jwt::ClaimCache::new(),
+            Some(&format!("Bearer {jwt}")),
+            now,
+        )
+        .unwrap();
         assert_eq!(claims.practitioner_sds_id, "G11111116");
         assert_eq!(claims.organisation_ods, "Y00001");
         assert_eq!(claims.practitioner_name, "Mrs Melissa PARSONS");

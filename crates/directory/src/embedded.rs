@@ -3,28 +3,38 @@
 
 use crate::{Directory, DirectoryError, DirectoryOrganisation, SdsEndpoint, TracedPatient};
 use gpc_domain::reference::{Organisation, Patient};
-use gpc_domain::{Asid, Interaction, NhsNumber, OdsCode, Region};
+use gpc_domain::region::ReferenceLookup;
+use gpc_domain::{Asid, Interaction, NhsNumber, OdsCode};
 use std::sync::Arc;
 
-/// PDS, SDS and ODS over one [`Region`]. Every organisation that hosts a
-/// provider endpoint (a [`Region::tenant`]) is registered in SDS at
+/// PDS, SDS and ODS over the reference data as it stands (a
+/// [`ReferenceLookup`]). Every organisation that hosts a provider endpoint
+/// (a [`gpc_domain::Region::tenant`]) is registered in SDS at
 /// `{provider_base}/{ODS}/DSTU2/1`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EmbeddedDirectory {
-    region: Arc<Region>,
+    reference: Arc<dyn ReferenceLookup>,
     provider_base: String,
+}
+
+impl std::fmt::Debug for EmbeddedDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedDirectory")
+            .field("provider_base", &self.provider_base)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmbeddedDirectory {
     /// `provider_base` is the server the tenants' provider roots live under,
     /// e.g. `http://127.0.0.1:8080`; a trailing slash is ignored.
-    pub fn new(region: Arc<Region>, provider_base: impl Into<String>) -> Self {
+    pub fn new(reference: Arc<dyn ReferenceLookup>, provider_base: impl Into<String>) -> Self {
         let mut provider_base = provider_base.into();
         while provider_base.ends_with('/') {
             provider_base.pop();
         }
         Self {
-            region,
+            reference,
             provider_base,
         }
     }
@@ -33,12 +43,13 @@ impl EmbeddedDirectory {
     // server's directory APIs, which answer from the region in hand.
 
     pub fn traced_patient(&self, nhs: &NhsNumber) -> Option<TracedPatient> {
-        self.region.patient_by_nhs(nhs).map(traced)
+        self.reference.current().patient_by_nhs(nhs).map(traced)
     }
 
     pub fn sds_endpoint(&self, ods: &OdsCode, interaction: &str) -> Option<SdsEndpoint> {
         Interaction::from_id(interaction)?;
-        let tenant = self.region.tenant(ods.as_str())?;
+        let region = self.reference.current();
+        let tenant = region.tenant(ods.as_str())?;
         Some(SdsEndpoint {
             ods: tenant.ods.clone(),
             address: format!("{}/{}/DSTU2/1", self.provider_base, tenant.ods),
@@ -51,11 +62,18 @@ impl EmbeddedDirectory {
     /// interaction ids are unknown to it.
     pub fn sds_asid(&self, ods: &OdsCode, interaction: &str) -> Option<Asid> {
         Interaction::from_id(interaction)?;
-        self.region.organisation_by_ods(ods.as_str())?.asid.clone()
+        self.reference
+            .current()
+            .organisation_by_ods(ods.as_str())?
+            .asid
+            .clone()
     }
 
     pub fn ods_organisation(&self, ods: &OdsCode) -> Option<DirectoryOrganisation> {
-        self.region.organisation_by_ods(ods.as_str()).map(listed)
+        self.reference
+            .current()
+            .organisation_by_ods(ods.as_str())
+            .map(listed)
     }
 
     /// Organisations whose name or code contains `text`, ignoring case, in
@@ -65,7 +83,8 @@ impl EmbeddedDirectory {
         if needle.is_empty() {
             return Vec::new();
         }
-        self.region
+        self.reference
+            .current()
             .organisations()
             .iter()
             .filter(|o| {
@@ -149,7 +168,7 @@ mod tests {
 
     fn directory() -> EmbeddedDirectory {
         EmbeddedDirectory::new(
-            Arc::new(Region::new(demo_region())),
+            gpc_domain::region::RegionIndex::shared(demo_region()),
             "http://dir.test:8080/",
         )
     }
@@ -230,9 +249,9 @@ mod tests {
                 assert_eq!(e.ods, ods(code));
             }
         }
-        let tenants = dir.region.tenants().count();
-        let with_endpoint = dir
-            .region
+        let region = dir.reference.current();
+        let tenants = region.tenants().count();
+        let with_endpoint = region
             .organisations()
             .iter()
             .filter(|o| dir.sds_endpoint(&o.ods, CREATE).is_some())

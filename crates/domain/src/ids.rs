@@ -94,6 +94,18 @@ impl OdsCode {
     }
 }
 
+impl PartialEq<str> for OdsCode {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for OdsCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl fmt::Display for OdsCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -113,6 +125,18 @@ impl Asid {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl PartialEq<str> for Asid {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Asid {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 

@@ -85,8 +85,13 @@ fn invalid(msg: impl Into<String>) -> ProviderError {
 }
 
 /// Decodes `Authorization: Bearer <jwt>` and checks every claim rule that does
-/// not depend on the operation. `now` is epoch seconds.
-pub fn decode(authorization: Option<&str>, now: i64) -> Result<AuditClaims, ProviderError> {
+/// not depend on the operation. `now` is epoch seconds. Resource claims
+/// already checked are taken from `cache` (see [`ClaimCache`]).
+pub fn decode(
+    cache: &ClaimCache,
+    authorization: Option<&str>,
+    now: i64,
+) -> Result<AuditClaims, ProviderError> {
     let header = authorization
         .filter(|h| !h.trim().is_empty())
         .ok_or_else(|| bad("the Authorization header is missing"))?;
@@ -115,7 +120,7 @@ pub fn decode(authorization: Option<&str>, now: i64) -> Result<AuditClaims, Prov
     let payload = base64_part(parts[1], "payload")?;
     let raw = serde_json::from_slice::<RawPayload<'_>>(&payload)
         .map_err(|_| bad("the JWT payload is not a JSON object"))?;
-    claims_from(&raw, now)
+    claims_from(cache, &raw, now)
 }
 
 fn base64_part(part: &str, name: &str) -> Result<Vec<u8>, ProviderError> {
@@ -141,7 +146,7 @@ const CLAIMS: [&str; 11] = [
 
 /// The payload as the JSON text of each claim of [`CLAIMS`] (`None` when
 /// absent or null), other claims skipped. Each claim is parsed only when it
-/// is checked, so that a resource claim already seen (see [`SEEN`]) is not
+/// is checked, so that a resource claim already seen (see [`ClaimCache`]) is not
 /// parsed at all. A claim given twice keeps its last value, as a JSON object
 /// read into a map would.
 struct RawPayload<'a>([Option<&'a RawValue>; CLAIMS.len()]);
@@ -227,7 +232,11 @@ impl RawPayload<'_> {
     }
 }
 
-fn claims_from(raw: &RawPayload<'_>, now: i64) -> Result<AuditClaims, ProviderError> {
+fn claims_from(
+    cache: &ClaimCache,
+    raw: &RawPayload<'_>,
+    now: i64,
+) -> Result<AuditClaims, ProviderError> {
     // Presence of every claim first, so a missing one is reported as missing
     // whatever else is wrong.
     for name in CLAIMS {
@@ -262,9 +271,9 @@ fn claims_from(raw: &RawPayload<'_>, now: i64) -> Result<AuditClaims, ProviderEr
     })?;
     let requested_record = requested_record(&raw.value("requested_record")?)?;
 
-    SEEN.device(raw.text("requesting_device")?)?;
-    let organisation = SEEN.organisation(raw.text("requesting_organization")?)?;
-    let practitioner = SEEN.practitioner(raw.text("requesting_practitioner")?)?;
+    cache.device(raw.text("requesting_device")?)?;
+    let organisation = cache.organisation(raw.text("requesting_organization")?)?;
+    let practitioner = cache.practitioner(raw.text("requesting_practitioner")?)?;
     if sub != practitioner.id {
         return Err(bad(
             "the JWT claim 'sub' must equal requesting_practitioner.id",
@@ -371,7 +380,15 @@ fn check_practitioner(text: &RawValue) -> Result<CheckedPractitioner, ProviderEr
 /// that failed is not kept, so it fails the same way every time; a text
 /// seen before gives what its first check gave, as the checks depend on
 /// nothing but the text.
-static SEEN: Seen = Seen::new();
+///
+/// One cache belongs to each application state (the server's `AppState`),
+/// never to the process, so that servers started side by side (as tests do)
+/// keep what each has seen to itself.
+pub struct ClaimCache {
+    devices: Remembered<()>,
+    organisations: Remembered<CheckedOrganisation>,
+    practitioners: Remembered<CheckedPractitioner>,
+}
 
 /// How many texts of each kind are kept; all are dropped when one more
 /// arrives, which bounds the memory without bookkeeping per entry.
@@ -379,17 +396,25 @@ const SEEN_MAX: usize = 1024;
 
 /// Longer texts are checked every time, not kept: real resource claims are a
 /// few hundred bytes, and this bounds what a stream of large ones can hold
-/// (3 × `SEEN_MAX` × this, 6 MiB).
+/// (3 × `SEEN_MAX` × this, 6 MiB, per cache).
 const SEEN_TEXT_MAX: usize = 2048;
 
-struct Seen {
-    devices: Remembered<()>,
-    organisations: Remembered<CheckedOrganisation>,
-    practitioners: Remembered<CheckedPractitioner>,
+impl Default for ClaimCache {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
-impl Seen {
-    const fn new() -> Self {
+impl fmt::Debug for ClaimCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClaimCache").finish_non_exhaustive()
+    }
+}
+
+impl ClaimCache {
+    /// An empty cache; `const`, so that a fuzz target or test may keep one
+    /// in a `static`.
+    pub const fn new() -> Self {
         Self {
             devices: Mutex::new(None),
             organisations: Mutex::new(None),
@@ -407,6 +432,19 @@ impl Seen {
 
     fn practitioner(&self, text: &RawValue) -> Result<Arc<CheckedPractitioner>, ProviderError> {
         remembered(&self.practitioners, text, check_practitioner)
+    }
+
+    /// How many resource texts of each kind this cache keeps: (devices,
+    /// organisations, practitioners).
+    pub fn kept(&self) -> (usize, usize, usize) {
+        fn len<T>(cache: &Remembered<T>) -> usize {
+            lock(cache).as_ref().map_or(0, HashMap::len)
+        }
+        (
+            len(&self.devices),
+            len(&self.organisations),
+            len(&self.practitioners),
+        )
     }
 }
 
@@ -677,9 +715,10 @@ mod tests {
 
     #[test]
     fn a_token_decodes_the_same_when_its_resources_were_seen_before() {
+        let cache = ClaimCache::new();
         let token = bearer(&payload());
-        let first = decode(Some(&token), NOW).unwrap();
-        let again = decode(Some(&token), NOW).unwrap();
+        let first = decode(&cache, Some(&token), NOW).unwrap();
+        let again = decode(&cache, Some(&token), NOW).unwrap();
         assert_eq!(first, again);
         assert_eq!(first.organisation_ods, "Y00001");
         assert_eq!(first.practitioner_name, "Mrs Melissa PARSONS");
@@ -688,7 +727,7 @@ mod tests {
         let mut later = payload();
         later["iat"] = json!(NOW + 60);
         later["exp"] = json!(NOW + 60 + LIFETIME_SECONDS);
-        let later = decode(Some(&bearer(&later)), NOW + 60).unwrap();
+        let later = decode(&cache, Some(&bearer(&later)), NOW + 60).unwrap();
         assert_eq!(
             (later.iat, later.practitioner_sds_id.as_str()),
             (NOW + 60, "G11111116")
@@ -697,33 +736,36 @@ mod tests {
 
     #[test]
     fn a_changed_resource_text_is_checked_again() {
-        decode(Some(&bearer(&payload())), NOW).unwrap();
+        let cache = ClaimCache::new();
+        decode(&cache, Some(&bearer(&payload())), NOW).unwrap();
         let mut renamed = payload();
         renamed["requesting_organization"]["name"] = json!("Another name");
-        let claims = decode(Some(&bearer(&renamed)), NOW).unwrap();
+        let claims = decode(&cache, Some(&bearer(&renamed)), NOW).unwrap();
         assert_eq!(claims.organisation_name, "Another name");
         let mut broken = payload();
         broken["requesting_practitioner"]["invalidField"] = json!(true);
         for _ in 0..2 {
-            let err = decode(Some(&bearer(&broken)), NOW).unwrap_err();
+            let err = decode(&cache, Some(&bearer(&broken)), NOW).unwrap_err();
             assert!(matches!(err, ProviderError::InvalidResource(_)), "{err:?}");
         }
     }
 
     #[test]
     fn time_claims_are_checked_even_when_the_resources_were_seen() {
+        let cache = ClaimCache::new();
         let token = bearer(&payload());
-        decode(Some(&token), NOW).unwrap();
-        let err = decode(Some(&token), NOW + LIFETIME_SECONDS + 60).unwrap_err();
+        decode(&cache, Some(&token), NOW).unwrap();
+        let err = decode(&cache, Some(&token), NOW + LIFETIME_SECONDS + 60).unwrap_err();
         assert_eq!(err, bad("the JWT has expired"));
     }
 
     #[test]
     fn the_sub_check_applies_to_a_practitioner_seen_before() {
-        decode(Some(&bearer(&payload())), NOW).unwrap();
+        let cache = ClaimCache::new();
+        decode(&cache, Some(&bearer(&payload())), NOW).unwrap();
         let mut other = payload();
         other["sub"] = json!("2");
-        let err = decode(Some(&bearer(&other)), NOW).unwrap_err();
+        let err = decode(&cache, Some(&bearer(&other)), NOW).unwrap_err();
         assert_eq!(
             err,
             bad("the JWT claim 'sub' must equal requesting_practitioner.id")
@@ -732,44 +774,69 @@ mod tests {
 
     #[test]
     fn a_claim_given_twice_keeps_its_last_value_and_null_is_missing() {
+        let cache = ClaimCache::new();
         let text = payload().to_string();
         let twice = text.replacen(r#""sub":"1""#, r#""sub":"9","sub":"1""#, 1);
         assert_ne!(twice, text);
-        assert_eq!(decode(Some(&bearer_of_text(&twice)), NOW).unwrap().sub, "1");
+        assert_eq!(
+            decode(&cache, Some(&bearer_of_text(&twice)), NOW)
+                .unwrap()
+                .sub,
+            "1"
+        );
         let mut null = payload();
         null["iss"] = Value::Null;
         assert_eq!(
-            decode(Some(&bearer(&null)), NOW).unwrap_err(),
+            decode(&cache, Some(&bearer(&null)), NOW).unwrap_err(),
             bad("the JWT claim 'iss' is missing")
         );
         assert_eq!(
-            decode(Some(&bearer_of_text("[1, 2]")), NOW).unwrap_err(),
+            decode(&cache, Some(&bearer_of_text("[1, 2]")), NOW).unwrap_err(),
             bad("the JWT payload is not a JSON object")
         );
     }
 
     #[test]
     fn more_distinct_resources_than_are_kept_still_decode() {
+        let cache = ClaimCache::new();
         for i in 0..SEEN_MAX + 10 {
             let mut p = payload();
             p["requesting_organization"]["name"] = json!(format!("Organisation {i}"));
-            let claims = decode(Some(&bearer(&p)), NOW).unwrap();
+            let claims = decode(&cache, Some(&bearer(&p)), NOW).unwrap();
             assert_eq!(claims.organisation_name, format!("Organisation {i}"));
         }
-        let held = lock(&SEEN.organisations).as_ref().map_or(0, HashMap::len);
+        let held = cache.kept().1;
         assert!(held <= SEEN_MAX, "{held} kept");
     }
 
     #[test]
     fn a_long_resource_text_is_checked_but_not_kept() {
+        let cache = ClaimCache::new();
         let mut long = payload();
         long["requesting_organization"]["name"] = json!("L".repeat(SEEN_TEXT_MAX));
-        let claims = decode(Some(&bearer(&long)), NOW).unwrap();
+        let claims = decode(&cache, Some(&bearer(&long)), NOW).unwrap();
         assert_eq!(claims.organisation_name.len(), SEEN_TEXT_MAX);
         let text = long["requesting_organization"].to_string();
-        let kept = lock(&SEEN.organisations)
+        let kept = lock(&cache.organisations)
             .as_ref()
             .is_some_and(|m| m.contains_key(text.as_str()));
         assert!(!kept);
+    }
+
+    #[test]
+    fn two_caches_do_not_share_what_they_have_seen() {
+        let token = bearer(&payload());
+        let one = ClaimCache::new();
+        let other = ClaimCache::default();
+        let claims = decode(&one, Some(&token), NOW).unwrap();
+        assert_eq!(one.kept(), (1, 1, 1));
+        assert_eq!(other.kept(), (0, 0, 0));
+        // The other cache checks the same texts itself, and gives the same claims.
+        assert_eq!(decode(&other, Some(&token), NOW).unwrap(), claims);
+        assert_eq!(other.kept(), (1, 1, 1));
+        let mut renamed = payload();
+        renamed["requesting_organization"]["name"] = json!("Another name");
+        decode(&other, Some(&bearer(&renamed)), NOW).unwrap();
+        assert_eq!((one.kept().1, other.kept().1), (1, 2));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod ids;
+pub mod lifecycle;
 pub mod reference;
 pub mod task;
 
@@ -9,6 +10,7 @@ pub use ids::{Asid, NhsNumber, NhsNumberError, OdsCode};
 pub mod error;
 pub mod interaction;
 pub mod jwt;
+pub mod new_task;
 pub mod order_rules;
 pub mod region;
 pub mod sent;

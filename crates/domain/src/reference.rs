@@ -149,3 +149,14 @@ pub struct ReferenceData {
     pub practitioners: Vec<Practitioner>,
     pub agreements: Vec<SharingAgreement>,
 }
+
+impl ReferenceData {
+    /// No organisation, patient, record, practitioner or agreement at all.
+    pub fn is_empty(&self) -> bool {
+        self.organisations.is_empty()
+            && self.patients.is_empty()
+            && self.records.is_empty()
+            && self.practitioners.is_empty()
+            && self.agreements.is_empty()
+    }
+}

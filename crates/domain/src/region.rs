@@ -1,8 +1,45 @@
-//! Fast look-ups over the reference data, built once at start-up.
+//! Fast look-ups over the reference data. An index is built whole from the
+//! data and never changes; new data (an import while the server runs) gives
+//! a new index that replaces the old one for every reader at once.
 
 use crate::ids::{NhsNumber, OdsCode};
 use crate::reference::{Organisation, Patient, PatientRecord, Practitioner, ReferenceData};
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where readers get reference data. A reader takes the index once per
+/// unit of work (a request, a send) and uses that one throughout, so that
+/// a replacement in the middle cannot mix two versions of the data.
+pub trait ReferenceLookup: Send + Sync + 'static {
+    /// The index as it stands now.
+    fn current(&self) -> Arc<Region>;
+}
+
+/// The index readers share: reads take no lock, and `replace` swaps in a new
+/// index while requests that hold the old one finish with it.
+pub struct RegionIndex(ArcSwap<Region>);
+
+impl RegionIndex {
+    pub fn new(region: Region) -> Self {
+        Self(ArcSwap::from_pointee(region))
+    }
+
+    /// A lookup over `data`, ready to share.
+    pub fn shared(data: ReferenceData) -> Arc<dyn ReferenceLookup> {
+        Arc::new(Self::new(Region::new(data)))
+    }
+
+    pub fn replace(&self, region: Region) {
+        self.0.store(Arc::new(region));
+    }
+}
+
+impl ReferenceLookup for RegionIndex {
+    fn current(&self) -> Arc<Region> {
+        self.0.load_full()
+    }
+}
 
 /// Indexed reference data: what every tenant of the provider can see.
 #[derive(Debug, Default)]
@@ -135,5 +172,44 @@ impl Region {
             .practitioners
             .iter()
             .find(|p| &p.organisation == practice)
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+    use crate::reference::Organisation;
+
+    fn organisation(id: &str, ods: &str) -> Organisation {
+        Organisation {
+            id: id.to_owned(),
+            ods: OdsCode::parse(ods).unwrap(),
+            name: format!("Organisation {ods}"),
+            care_setting: "GP practice".to_owned(),
+            asid: None,
+            receives_tasks: false,
+            telephone: String::new(),
+            site_codes: Vec::new(),
+            address: None,
+        }
+    }
+
+    #[test]
+    fn a_replaced_index_is_what_readers_see_next_and_a_held_one_stays_whole() {
+        let index = RegionIndex::new(Region::new(ReferenceData {
+            organisations: vec![organisation("1", "AAA001")],
+            ..ReferenceData::default()
+        }));
+        let held = index.current();
+        index.replace(Region::new(ReferenceData {
+            organisations: vec![organisation("1", "BBB002")],
+            ..ReferenceData::default()
+        }));
+        let now = index.current();
+        assert!(now.organisation_by_ods("BBB002").is_some());
+        assert!(now.organisation_by_ods("AAA001").is_none());
+        // A reader that took the index before the swap keeps the old data.
+        assert!(held.organisation_by_ods("AAA001").is_some());
+        assert!(held.organisation_by_ods("BBB002").is_none());
     }
 }

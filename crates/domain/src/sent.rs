@@ -1,6 +1,7 @@
 //! A task on the sending side: what the clinician asked for, where it is
 //! going, and how its delivery went (spec §10).
 
+use crate::ids::{Asid, NhsNumber, OdsCode};
 use crate::task::TaskType;
 use jiff::Timestamp;
 
@@ -29,7 +30,8 @@ impl SendStatus {
         Self::NoRoute,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    /// The text people read (the web UI, the CLI, `sent --json`).
+    pub fn label(self) -> &'static str {
         match self {
             Self::Queued => "Queued",
             Self::Sending => "Sending",
@@ -41,8 +43,27 @@ impl SendStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    /// Reads a label back (a form value or a JSON field).
+    pub fn from_label(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.label() == s)
+    }
+
+    /// The stable storage code. Stored rows and SQL literals use it, so it
+    /// never changes with the wording people read.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Retrying => "retrying",
+            Self::Delivered => "delivered",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::NoRoute => "no_route",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.code() == code)
     }
 
     /// No more automatic attempts will be made.
@@ -58,26 +79,27 @@ pub struct SentTask {
     pub id: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-    pub from_ods: String,
+    pub from_ods: OdsCode,
     pub from_name: String,
-    /// The sending system's ASID; empty when unknown (no route).
-    pub from_asid: String,
+    /// The sending system's ASID; `None` when unknown (no route).
+    pub from_asid: Option<Asid>,
     pub user_sds_id: String,
     /// The practitioner's local id, the JWT `sub`.
     pub user_id: String,
     pub user_name: String,
     pub user_role_code: String,
     pub user_role_display: String,
-    pub nhs_number: String,
+    pub nhs_number: NhsNumber,
     pub patient_name: String,
-    pub to_ods: String,
+    pub to_ods: OdsCode,
     pub to_name: String,
     pub to_telephone: String,
     /// One line, for display.
     pub to_address: String,
     /// The recipient's provider root (SDS Endpoint address); empty for no route.
     pub endpoint: String,
-    pub to_asid: String,
+    /// `None` for no route.
+    pub to_asid: Option<Asid>,
     pub task_type: TaskType,
     pub text: String,
     /// The Order's business identifier (`urn:uuid:...`), the same on every attempt.
@@ -104,4 +126,34 @@ pub struct Attempt {
     pub outcome: SendStatus,
     pub http_status: Option<u16>,
     pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored rows and the outbox's SQL literals hold these: a change here
+    /// needs a migration, not just an edit.
+    #[test]
+    fn storage_codes_are_stable_and_apart_from_labels() {
+        let codes: Vec<&str> = SendStatus::ALL.iter().map(|s| s.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "queued",
+                "sending",
+                "retrying",
+                "delivered",
+                "rejected",
+                "failed",
+                "no_route"
+            ]
+        );
+        for status in SendStatus::ALL {
+            assert_eq!(SendStatus::from_code(status.code()), Some(status));
+            assert_eq!(SendStatus::from_label(status.label()), Some(status));
+        }
+        assert_eq!(SendStatus::from_code("No electronic route"), None);
+        assert_eq!(SendStatus::NoRoute.label(), "No electronic route");
+    }
 }

@@ -1,5 +1,8 @@
-//! A received task as the provider stores it, with its provenance.
+//! A received task as the provider stores it, with its provenance and where
+//! it stands in its life (task-lifecycle.md §1).
 
+use crate::ids::{Asid, NhsNumber, OdsCode};
+use crate::lifecycle::Lifecycle;
 use jiff::Timestamp;
 
 /// Task type, value set `gpconnect-task-type-1`.
@@ -45,8 +48,8 @@ pub struct BusinessIdentifier {
 /// The practitioner and organisation who sent the task, from the validated JWT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provenance {
-    pub sender_asid: String,
-    pub organisation_ods: String,
+    pub sender_asid: Asid,
+    pub organisation_ods: OdsCode,
     pub organisation_name: String,
     pub practitioner_sds_id: String,
     pub practitioner_name: String,
@@ -62,14 +65,14 @@ pub struct NewTask {
     pub id: String,
     pub version_id: String,
     /// ODS code of the receiving organisation (the tenant).
-    pub tenant: String,
+    pub tenant: OdsCode,
     /// Keys under which a repeat of this request finds this task:
     /// the consumer's identifiers and any `If-None-Exist` identifier.
     pub idempotency_keys: Vec<BusinessIdentifier>,
     /// The provider-generated `urn:uuid:` business identifier value.
     pub provider_identifier: String,
     pub patient_id: String,
-    pub nhs_number: String,
+    pub nhs_number: NhsNumber,
     pub patient_name: String,
     pub source_org_id: String,
     pub task_type: TaskType,
@@ -80,13 +83,38 @@ pub struct NewTask {
     pub resource: serde_json::Value,
 }
 
-/// A task as read back from the store.
-pub type StoredTask = NewTask;
+/// A task as the receiving organisation holds it: what was delivered, and
+/// where it stands now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedTask {
+    pub task: NewTask,
+    pub life: Lifecycle,
+}
+
+impl ReceivedTask {
+    /// A task as it is on its delivery (the 201): `received`, version 1, no owner.
+    pub fn delivered(task: NewTask) -> Self {
+        Self {
+            task,
+            life: Lifecycle::delivered(),
+        }
+    }
+}
+
+/// What was delivered never changes after delivery, so readers reach it
+/// through the received task as they did before it had a life.
+impl std::ops::Deref for ReceivedTask {
+    type Target = NewTask;
+
+    fn deref(&self) -> &NewTask {
+        &self.task
+    }
+}
 
 /// A task has just arrived in an organisation's inbox (for live views).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedEvent {
     /// ODS code of the receiving organisation.
-    pub tenant: String,
+    pub tenant: OdsCode,
     pub task_id: String,
 }

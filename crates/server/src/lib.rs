@@ -10,7 +10,8 @@ pub mod state;
 pub mod tls;
 
 use axum::Router;
-use gpc_domain::Region;
+use gpc_domain::reference::ReferenceData;
+use gpc_domain::region::{ReferenceLookup, RegionIndex};
 use state::AppState;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +39,10 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     /// Connections, timeouts and header sizes per client.
     pub limits: limits::Limits,
+    /// Reference data written into a store that has none (a new data
+    /// directory or database): the CLI gives the demo region. `None` leaves
+    /// an empty store empty.
+    pub seed: Option<ReferenceData>,
 }
 
 /// Where the sending engine finds the SSP and the directory: the server's
@@ -95,6 +100,7 @@ impl Default for ServerConfig {
             consumer: None,
             database_url: None,
             limits: limits::Limits::default(),
+            seed: None,
         }
     }
 }
@@ -157,7 +163,7 @@ pub struct Running {
     limits: limits::Limits,
 }
 
-/// Opens the store (seeding the demo region into a new data directory) and binds.
+/// Opens the store (writing `config.seed` into one without reference data) and binds.
 pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     let database_url = config.database_url.as_deref();
     let store = gpc_store::open_store(database_url, &config.data_dir)
@@ -169,10 +175,7 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
                 config.data_dir.display()
             ),
         })?;
-    let reference = store
-        .reference_data()
-        .await
-        .map_err(|e| format!("cannot read the reference data: {e}"))?;
+    let reference = seeded_reference(&*store, config.seed).await?;
     // Read before binding, so that a bad certificate path fails before the port is taken.
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let listener = TcpListener::bind(config.listen)
@@ -191,7 +194,7 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         .to_owned();
     let provider_base = config.ssp.provider_base.as_deref().unwrap_or(&public_url);
     let ssp = ssp::Ssp::new(&reference, provider_base, &config.ssp)?;
-    let region = Arc::new(Region::new(reference));
+    let region = RegionIndex::shared(reference);
     let directory = gpc_directory::EmbeddedDirectory::new(region.clone(), provider_base);
     let engine = match &config.consumer {
         Some(consumer) => {
@@ -230,6 +233,8 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         received,
         announce_received,
         engine,
+        claim_cache: Arc::default(),
+        conformance_cache: Arc::default(),
     };
     Ok(Running {
         addr,
@@ -242,13 +247,39 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     })
 }
 
+/// The store's reference data, after writing `seed` into a store that has
+/// none. Instances starting together on a new database may all write it:
+/// upserts of the same data leave it as one would.
+pub async fn seeded_reference(
+    store: &dyn gpc_store::Store,
+    seed: Option<ReferenceData>,
+) -> Result<ReferenceData, String> {
+    let read = |e: gpc_store::StoreError| format!("cannot read the reference data: {e}");
+    let reference = store.reference_data().await.map_err(read)?;
+    match seed {
+        Some(seed) if reference.is_empty() => {
+            store
+                .upsert_reference(&seed)
+                .await
+                .map_err(|e| format!("cannot write the reference data: {e}"))?;
+            tracing::info!(
+                organisations = seed.organisations.len(),
+                patients = seed.patients.len(),
+                "reference data written into a new store"
+            );
+            store.reference_data().await.map_err(read)
+        }
+        _ => Ok(reference),
+    }
+}
+
 /// The sending engine over the outbox in `data_dir`, talking HTTP to the SSP
 /// and directory (this server's own unless configured otherwise).
 fn consumer_engine(
     config: &ConsumerConfig,
     public_url: &str,
     outbox: Arc<dyn gpc_store::outbox::Outbox>,
-    region: Arc<Region>,
+    region: Arc<dyn ReferenceLookup>,
 ) -> Result<gpc_consumer::Engine, String> {
     let directory_url = config.directory_url.as_deref().unwrap_or(public_url);
     let directory =

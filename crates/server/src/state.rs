@@ -1,13 +1,14 @@
 //! What every handler shares.
 
-use gpc_domain::Region;
+use gpc_domain::region::ReferenceLookup;
 use gpc_store::Store;
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub region: Arc<Region>,
+    /// The reference data as it stands: take `region.current()` once per request.
+    pub region: Arc<dyn ReferenceLookup>,
     /// Base of absolute URLs, without a trailing slash (e.g. `http://127.0.0.1:8080`).
     pub public_url: Arc<str>,
     /// The Spine Security Proxy: registry and pooled client.
@@ -23,6 +24,11 @@ pub struct AppState {
     pub announce_received: bool,
     /// The sending engine of this process (with `serve`), delivering the outbox.
     pub engine: Option<gpc_consumer::Engine>,
+    /// The JWT resource claims already checked, shared by the provider and
+    /// the SSP of this state (and no other).
+    pub claim_cache: Arc<gpc_domain::jwt::ClaimCache>,
+    /// The provider's Conformance bodies, rendered once per root and format.
+    pub conformance_cache: Arc<crate::provider::resources::ConformanceCache>,
 }
 
 impl AppState {

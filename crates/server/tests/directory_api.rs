@@ -493,8 +493,9 @@ async fn the_provider_still_answers_everything_outside_the_directory_mounts() {
 // ---- The HTTP client against the API ----
 
 fn embedded(s: &TestServer) -> (EmbeddedDirectory, Arc<Region>) {
-    let region = Arc::new(Region::new(demo_region()));
-    (EmbeddedDirectory::new(region.clone(), &s.base), region)
+    let index = gpc_domain::region::RegionIndex::shared(demo_region());
+    let region = index.current();
+    (EmbeddedDirectory::new(index, &s.base), region)
 }
 
 fn http(s: &TestServer) -> HttpDirectory {

@@ -83,5 +83,11 @@ async fn tasks_survive_a_restart_and_the_demo_region_is_not_reloaded() {
     let data = store.reference_data().await.unwrap();
     assert_eq!(data.organisations.len(), 13);
     assert_eq!(data.patients.len(), 16);
-    assert_eq!(store.count_tasks("GPC001").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .count_tasks(&gpc_domain::OdsCode::parse("GPC001").unwrap())
+            .await
+            .unwrap(),
+        1
+    );
 }

@@ -343,7 +343,13 @@ async fn every_invalid_order_gets_its_code_and_nothing_is_stored() {
     }
     let store = gpc_store::SqliteStore::open(s.dir.path()).unwrap();
     use gpc_store::Store;
-    assert_eq!(store.count_tasks("GPC001").await.unwrap(), 0);
+    assert_eq!(
+        store
+            .count_tasks(&gpc_domain::OdsCode::parse("GPC001").unwrap())
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -425,7 +431,13 @@ async fn a_repeat_returns_the_stored_task_with_200() {
     );
     let store = gpc_store::SqliteStore::open(s.dir.path()).unwrap();
     use gpc_store::Store;
-    assert_eq!(store.count_tasks("GPC001").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .count_tasks(&gpc_domain::OdsCode::parse("GPC001").unwrap())
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -504,7 +516,13 @@ async fn concurrent_duplicates_store_exactly_one_task() {
     assert_eq!(ids.len(), 1);
     let store = gpc_store::SqliteStore::open(s.dir.path()).unwrap();
     use gpc_store::Store;
-    assert_eq!(store.count_tasks("GPC001").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .count_tasks(&gpc_domain::OdsCode::parse("GPC001").unwrap())
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -515,11 +533,14 @@ async fn accepted_task_is_in_the_inbox_with_provenance() {
     assert_eq!(status, 201, "{body}");
     let store = gpc_store::SqliteStore::open(s.dir.path()).unwrap();
     use gpc_store::Store;
-    let inbox = store.inbox("GPC001", 10, None).await.unwrap();
+    let inbox = store
+        .inbox(&gpc_domain::OdsCode::parse("GPC001").unwrap(), 10, None)
+        .await
+        .unwrap();
     assert_eq!(inbox.len(), 1);
     let t = &inbox[0];
     assert_eq!(t.id, body["id"].as_str().unwrap());
-    assert_eq!(t.nhs_number, "9476719931");
+    assert_eq!(t.nhs_number.as_digits(), "9476719931");
     assert_eq!(t.patient_name, "Mrs Minnie DAWES");
     assert_eq!(t.task_type, gpc_domain::task::TaskType::InformationOnly);
     assert_eq!(t.text, "Seen today & well");
@@ -530,7 +551,13 @@ async fn accepted_task_is_in_the_inbox_with_provenance() {
     assert_eq!(t.provenance.sender_asid, Y00001_ASID);
     assert!(uuid::Uuid::parse_str(&t.provenance.trace_id).is_ok());
     // Tenant isolation.
-    assert!(store.inbox("R1A14", 10, None).await.unwrap().is_empty());
+    assert!(
+        store
+            .inbox(&gpc_domain::OdsCode::parse("R1A14").unwrap(), 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

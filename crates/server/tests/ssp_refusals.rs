@@ -201,8 +201,20 @@ async fn xoa001_has_no_task_agreement_either_way_but_look_ups_are_open() {
     // No task reached either inbox.
     let dir = s.stop().await;
     let store = gpc_store::SqliteStore::open(dir.path()).unwrap();
-    assert_eq!(store.count_tasks("XOA001").await.unwrap(), 0);
-    assert_eq!(store.count_tasks("GPC001").await.unwrap(), 0);
+    assert_eq!(
+        store
+            .count_tasks(&gpc_domain::OdsCode::parse("XOA001").unwrap())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .count_tasks(&gpc_domain::OdsCode::parse("GPC001").unwrap())
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]

@@ -6,15 +6,19 @@
 
 pub mod outbox;
 mod postgres;
+mod rows;
 mod sqlite;
 pub mod test_support;
+#[cfg(test)]
+mod upgrade_tests;
 
 pub use postgres::{PostgresStore, RECEIVED_CHANNEL};
 pub use sqlite::{DATABASE_FILE, SCHEMA_VERSION, SqliteStore};
 
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::reference::ReferenceData;
-use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, StoredTask};
+use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, ReceivedTask};
+use gpc_domain::{Asid, OdsCode};
 use jiff::Timestamp;
 use outbox::{Outbox, PostgresOutbox, SqliteOutbox};
 use std::path::Path;
@@ -23,7 +27,8 @@ use tokio::sync::broadcast;
 
 /// The received-task store: PostgreSQL at `database_url` when one is given,
 /// otherwise SQLite in `data_dir` (created when missing). Either is migrated
-/// to this binary's schema and seeded with the demo region when new.
+/// to this binary's schema; a new one holds no reference data until the
+/// caller writes some (`Store::upsert_reference`).
 pub async fn open_store(
     database_url: Option<&str>,
     data_dir: &Path,
@@ -32,7 +37,7 @@ pub async fn open_store(
         Some(url) => Ok(Arc::new(PostgresStore::connect(url).await?)),
         None => {
             let dir = data_dir.to_owned();
-            // Opening migrates and seeds: file work, kept off the async workers.
+            // Opening migrates: file work, kept off the async workers.
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(&dir))
                 .await
                 .map_err(|e| StoreError::Other(format!("opening the store failed: {e}")))??;
@@ -61,8 +66,17 @@ pub async fn open_outbox(
 
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Reference data, seeded from the demo region when the store is new. Called once at start.
+    /// All reference data, each list in the order its rows were first written.
     async fn reference_data(&self) -> Result<ReferenceData, StoreError>;
+
+    /// Inserts `data`, or updates the rows already held under the same key
+    /// (an organisation's ODS code, a patient's or practitioner's id, a
+    /// record's holder and patient, an agreement's three fields), in one
+    /// transaction. Rows not in `data` are kept. An updated row keeps its
+    /// place in the order; new rows go after the rest, in `data`'s order.
+    /// Concurrent upserts (instances seeding a new database together) each
+    /// apply whole, one after the other.
+    async fn upsert_reference(&self, data: &ReferenceData) -> Result<(), StoreError>;
 
     /// Durably stores a task (on disk when this returns Ok) together with its audit record, unless
     /// a task of the same tenant + `provenance.sender_asid` already holds any of its
@@ -90,23 +104,27 @@ pub trait Store: Send + Sync + 'static {
 
     async fn find_by_identifier(
         &self,
-        tenant: &str,
-        sender_asid: &str,
+        tenant: &OdsCode,
+        sender_asid: &Asid,
         key: &BusinessIdentifier,
-    ) -> Result<Option<StoredTask>, StoreError>;
+    ) -> Result<Option<ReceivedTask>, StoreError>;
 
-    async fn get_task(&self, tenant: &str, id: &str) -> Result<Option<StoredTask>, StoreError>;
+    async fn get_task(
+        &self,
+        tenant: &OdsCode,
+        id: &str,
+    ) -> Result<Option<ReceivedTask>, StoreError>;
 
     /// Newest first (`received_at` desc, then id desc), at most `limit`, optionally strictly
     /// older than `before` in that order (keyset paging: pass the last task of a page).
     async fn inbox(
         &self,
-        tenant: &str,
+        tenant: &OdsCode,
         limit: usize,
         before: Option<(Timestamp, String)>,
-    ) -> Result<Vec<StoredTask>, StoreError>;
+    ) -> Result<Vec<ReceivedTask>, StoreError>;
 
-    async fn count_tasks(&self, tenant: &str) -> Result<u64, StoreError>;
+    async fn count_tasks(&self, tenant: &OdsCode) -> Result<u64, StoreError>;
 
     /// Queues an audit record; never blocks the request path. Written with the next group commit.
     fn record_audit(&self, record: AuditRecord);
@@ -129,7 +147,7 @@ pub trait Store: Send + Sync + 'static {
     /// for tasks stored otherwise. Best effort: a failure is logged, not
     /// returned, as it loses no data. A no-op where there is only one
     /// instance (SQLite).
-    async fn notify_received(&self, _tenant: &str, _task_id: &str) {}
+    async fn notify_received(&self, _tenant: &OdsCode, _task_id: &str) {}
 
     /// Tasks created from now on by any instance sharing this database, this
     /// one included; `None` when the backend has no such feed (SQLite: one
@@ -144,19 +162,19 @@ pub trait Store: Send + Sync + 'static {
 /// What `create_task` did: the request's answer is 201 for `Created`, 200 for `Existing`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateOutcome {
-    Created(StoredTask),
+    Created(ReceivedTask),
     /// A task already held one of the idempotency keys; this is that task, unchanged.
-    Existing(StoredTask),
+    Existing(ReceivedTask),
 }
 
 impl CreateOutcome {
-    pub fn task(&self) -> &StoredTask {
+    pub fn task(&self) -> &ReceivedTask {
         match self {
             CreateOutcome::Created(t) | CreateOutcome::Existing(t) => t,
         }
     }
 
-    pub fn into_task(self) -> StoredTask {
+    pub fn into_task(self) -> ReceivedTask {
         match self {
             CreateOutcome::Created(t) | CreateOutcome::Existing(t) => t,
         }

@@ -49,22 +49,22 @@ mod suite {
             id: id.to_owned(),
             created_at,
             updated_at: created_at,
-            from_ods: "Y00001".into(),
+            from_ods: gpc_domain::OdsCode::parse("Y00001").unwrap(),
             from_name: "North Lincolnshire Extended Access Hub".into(),
-            from_asid: "200000000370".into(),
+            from_asid: gpc_domain::Asid::parse("200000000370"),
             user_sds_id: "G11111116".into(),
             user_id: "3".into(),
             user_name: "Mrs Melissa PARSONS".into(),
             user_role_code: "R0260".into(),
             user_role_display: "General Medical Practitioner".into(),
-            nhs_number: "9476719931".into(),
+            nhs_number: gpc_domain::NhsNumber::parse("9476719931").unwrap(),
             patient_name: "Mrs Minnie DAWES".into(),
-            to_ods: "GPC001".into(),
+            to_ods: gpc_domain::OdsCode::parse("GPC001").unwrap(),
             to_name: "GP Connect Demonstrator".into(),
             to_telephone: "01632 960001".into(),
             to_address: "1 Road, Scunthorpe, DN1 1AA".into(),
             endpoint: "http://127.0.0.1:1/GPC001/DSTU2/1".into(),
-            to_asid: "200000000359".into(),
+            to_asid: gpc_domain::Asid::parse("200000000359"),
             task_type: TaskType::ActionNeeded,
             text: "Please review".into(),
             identifier: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
@@ -206,18 +206,32 @@ mod suite {
                 .unwrap();
         }
         let mut other = task("other", now);
-        other.from_ods = "GPC001".into();
+        other.from_ods = gpc_domain::OdsCode::parse("GPC001").unwrap();
         outbox.enqueue(&other).await.unwrap();
         let ids: Vec<String> = outbox
-            .list("Y00001", 10)
+            .list(&gpc_domain::OdsCode::parse("Y00001").unwrap(), 10)
             .await
             .unwrap()
             .into_iter()
             .map(|t| t.id)
             .collect();
         assert_eq!(ids, ["new", "mid", "old"]);
-        assert_eq!(outbox.list("Y00001", 2).await.unwrap().len(), 2);
-        assert_eq!(outbox.list("GPC001", 10).await.unwrap().len(), 1);
+        assert_eq!(
+            outbox
+                .list(&gpc_domain::OdsCode::parse("Y00001").unwrap(), 2)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            outbox
+                .list(&gpc_domain::OdsCode::parse("GPC001").unwrap(), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     /// Workers on several instances claiming at once: every due task is

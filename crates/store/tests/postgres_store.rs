@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{at, audit_for, key, task};
+use common::{asid, at, audit_for, delivered, key, ods, task};
 use gpc_domain::sent::{SendStatus, SentTask};
 use gpc_domain::task::{ReceivedEvent, TaskType};
 use gpc_store::outbox::{Outbox, PostgresOutbox, SentEvent};
@@ -45,14 +45,17 @@ async fn a_task_created_on_one_instance_is_announced_on_another() {
     let t = task(GPC001, HUB_ASID, &["k"], at(0));
     a.create_task(t.clone(), audit_for(&t, 201)).await.unwrap();
     let expected = ReceivedEvent {
-        tenant: GPC001.to_owned(),
+        tenant: ods(GPC001),
         task_id: t.id.clone(),
     };
     assert_eq!(next(&mut on_b).await, expected);
     // The creating instance hears its own create too: one feed for both.
     assert_eq!(next(&mut on_a).await, expected);
     // And the task is there for B to read.
-    assert_eq!(b.get_task(GPC001, &t.id).await.unwrap(), Some(t.clone()));
+    assert_eq!(
+        b.get_task(&ods(GPC001), &t.id).await.unwrap(),
+        Some(delivered(&t))
+    );
 
     // A repeat stores nothing and announces nothing.
     let repeat = task(GPC001, HUB_ASID, &["k"], at(1));
@@ -73,11 +76,11 @@ async fn a_task_created_on_one_instance_is_announced_on_another() {
     quiet(&mut on_b).await;
 
     // An explicit announcement, for tasks stored another way.
-    a.notify_received("R1A14", "x").await;
+    a.notify_received(&ods("R1A14"), "x").await;
     assert_eq!(
         next(&mut on_b).await,
         ReceivedEvent {
-            tenant: "R1A14".to_owned(),
+            tenant: ods("R1A14"),
             task_id: "x".to_owned(),
         }
     );
@@ -153,7 +156,7 @@ async fn a_create_waits_for_an_uncommitted_holder_of_its_key() {
             assert!(!outcome.is_created());
             assert_eq!(outcome.task().id, held_id);
         } else {
-            assert_eq!(outcome, gpc_store::CreateOutcome::Created(mine));
+            assert_eq!(outcome, gpc_store::CreateOutcome::Created(delivered(&mine)));
         }
     }
 }
@@ -177,7 +180,7 @@ async fn a_failed_create_reports_no_stored_value() {
         .unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, StoreError::Other(_)), "{message}");
-    for value in [&t.id, &t.nhs_number, &t.patient_name, &t.text] {
+    for value in [&t.id, &t.nhs_number.as_digits(), &t.patient_name, &t.text] {
         assert!(!message.contains(value.as_str()), "{message}");
     }
 }
@@ -188,22 +191,22 @@ fn sent(id: &str) -> SentTask {
         id: id.to_owned(),
         created_at: now,
         updated_at: now,
-        from_ods: "Y00001".into(),
+        from_ods: gpc_domain::OdsCode::parse("Y00001").unwrap(),
         from_name: "Hub".into(),
-        from_asid: "200000000370".into(),
+        from_asid: gpc_domain::Asid::parse("200000000370"),
         user_sds_id: "G11111116".into(),
         user_id: "3".into(),
         user_name: "Mrs Melissa PARSONS".into(),
         user_role_code: "R0260".into(),
         user_role_display: "General Medical Practitioner".into(),
-        nhs_number: "9476719931".into(),
+        nhs_number: gpc_domain::NhsNumber::parse("9476719931").unwrap(),
         patient_name: "Mrs Minnie DAWES".into(),
-        to_ods: "GPC001".into(),
+        to_ods: gpc_domain::OdsCode::parse("GPC001").unwrap(),
         to_name: "GP Connect Demonstrator".into(),
         to_telephone: "01632 960001".into(),
         to_address: "1 Road".into(),
         endpoint: "http://127.0.0.1:1/GPC001/DSTU2/1".into(),
-        to_asid: "200000000359".into(),
+        to_asid: gpc_domain::Asid::parse("200000000359"),
         task_type: TaskType::InformationOnly,
         text: "For information".into(),
         identifier: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
@@ -226,7 +229,7 @@ async fn a_change_of_a_sent_task_is_announced_on_every_instance() {
     let b = PostgresOutbox::connect(db.url()).await.unwrap();
     let mut on_b = b.sent_events_ready().await.unwrap();
     let event = SentEvent {
-        from_ods: "Y00001".to_owned(),
+        from_ods: gpc_domain::OdsCode::parse("Y00001").unwrap(),
         task_id: "s1".to_owned(),
     };
     let t = sent("s1");
@@ -270,7 +273,12 @@ async fn schema_versions_are_recorded_and_a_newer_database_is_refused() {
     let versions: Vec<(String, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(
         versions,
-        [("outbox".to_owned(), 1), ("store".to_owned(), 1)]
+        [
+            ("outbox".to_owned(), 1),
+            ("outbox".to_owned(), 2),
+            ("store".to_owned(), 1),
+            ("store".to_owned(), 2)
+        ]
     );
     // A second start finds nothing to do.
     drop(PostgresStore::connect(db.url()).await.unwrap());
@@ -329,13 +337,13 @@ async fn bulk_insert_stores_every_task_and_keeps_the_first_holder_of_a_key() {
     tasks.extend((1..5000).map(|i| task(GPC001, HUB_ASID, &[&format!("k{i}")], at(i))));
     tasks.push(task(GPC001, HUB_ASID, &["shared"], at(6000)));
     store.bulk_insert(tasks).await.unwrap();
-    assert_eq!(store.count_tasks(GPC001).await.unwrap(), 5001);
+    assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 5001);
     assert_eq!(
         store
-            .find_by_identifier(GPC001, HUB_ASID, &key("shared"))
+            .find_by_identifier(&ods(GPC001), &asid(HUB_ASID), &key("shared"))
             .await
             .unwrap(),
-        Some(first)
+        Some(delivered(&first))
     );
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{at, audit_for, key, task};
+use common::{asid, at, audit_for, delivered, key, ods, task};
 use gpc_store::{CreateOutcome, SCHEMA_VERSION, SqliteStore, Store, StoreError};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -125,7 +125,13 @@ fn the_store_keeps_its_locks_on_the_file_through_checkpoints() {
                 .create_task(t.clone(), audit_for(&t, 201))
                 .await
                 .unwrap();
-            assert!(!store.inbox("GPC001", 10, None).await.unwrap().is_empty());
+            assert!(
+                !store
+                    .inbox(&ods("GPC001"), 10, None)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
             // Gives the checkpointer, which runs at most every 5 ms, a turn.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -179,19 +185,22 @@ fn bulk_insert_of_ten_thousand_tasks() {
             .collect();
         store.bulk_insert(tasks.clone()).await.unwrap();
 
-        assert_eq!(store.count_tasks("GPC001").await.unwrap(), 7_500);
-        assert_eq!(store.count_tasks("R1A14").await.unwrap(), 2_500);
-        let newest = store.inbox("GPC001", 3, None).await.unwrap();
+        assert_eq!(store.count_tasks(&ods("GPC001")).await.unwrap(), 7_500);
+        assert_eq!(store.count_tasks(&ods("R1A14")).await.unwrap(), 2_500);
+        let newest = store.inbox(&ods("GPC001"), 3, None).await.unwrap();
         let expected = tasks.iter().rev().filter(|t| t.tenant == "GPC001").take(3);
-        assert_eq!(newest, expected.cloned().collect::<Vec<_>>());
+        assert_eq!(newest, expected.map(delivered).collect::<Vec<_>>());
 
         let mut seen = HashSet::new();
         let mut before = None;
         loop {
-            let page = store.inbox("R1A14", 1_000, before.clone()).await.unwrap();
+            let page = store
+                .inbox(&ods("R1A14"), 1_000, before.clone())
+                .await
+                .unwrap();
             let Some(last) = page.last() else { break };
             before = Some((last.received_at, last.id.clone()));
-            seen.extend(page.into_iter().map(|t| t.id));
+            seen.extend(page.into_iter().map(|t| t.task.id));
         }
         assert_eq!(seen.len(), 2_500);
 
@@ -201,12 +210,12 @@ fn bulk_insert_of_ten_thousand_tasks() {
             .create_task(repeat.clone(), audit_for(&repeat, 201))
             .await
             .unwrap();
-        assert_eq!(outcome, CreateOutcome::Existing(tasks[9_999].clone()));
+        assert_eq!(outcome, CreateOutcome::Existing(delivered(&tasks[9_999])));
         let found = store
-            .find_by_identifier("R1A14", sender, &key("bulk-4"))
+            .find_by_identifier(&ods("R1A14"), &asid(sender), &key("bulk-4"))
             .await
             .unwrap();
-        assert_eq!(found.as_ref(), Some(&tasks[4]));
+        assert_eq!(found, Some(delivered(&tasks[4])));
     });
 }
 
@@ -297,10 +306,10 @@ fn killing_the_process_loses_no_acknowledged_task() {
     runtime().block_on(async {
         let store = SqliteStore::open(dir.path()).unwrap();
         for id in &acknowledged {
-            let found = store.get_task("GPC001", id).await.unwrap();
+            let found = store.get_task(&ods("GPC001"), id).await.unwrap();
             assert!(found.is_some(), "acknowledged task {id} was lost");
         }
-        assert!(store.count_tasks("GPC001").await.unwrap() >= acknowledged.len() as u64);
+        assert!(store.count_tasks(&ods("GPC001")).await.unwrap() >= acknowledged.len() as u64);
     });
 }
 

@@ -6,9 +6,10 @@
 
 mod common;
 
-use common::{at, audit_for, key, task};
+use common::{asid, at, audit_for, delivered, key, ods, task};
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
-use gpc_domain::task::NewTask;
+use gpc_domain::reference::ReferenceData;
+use gpc_domain::task::{NewTask, ReceivedTask};
 use gpc_store::{CreateOutcome, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -54,37 +55,95 @@ mod suite {
     async fn find(store: &dyn Store, tenant: &str, sender: &str, k: &str) -> Option<NewTask> {
         let k = key(k);
         store
-            .find_by_identifier(tenant, sender, &k)
+            .find_by_identifier(&ods(tenant), &asid(sender), &k)
             .await
             .expect("find_by_identifier")
+            .map(|found| found.task)
     }
 
+    /// New storage holds no reference data; what the caller writes (the
+    /// CLI writes the demo region) reads back whole, in order, after a
+    /// reopen, and writing it again changes nothing.
     pub async fn reference_data_is_seeded_once(backend: &dyn Backend) {
         let expected = gpc_directory::demo_region();
         let store = backend.open().await;
+        assert_eq!(
+            store.reference_data().await.unwrap(),
+            ReferenceData::default()
+        );
+        store.upsert_reference(&expected).await.unwrap();
         assert_eq!(store.reference_data().await.unwrap(), expected);
         drop(store);
         let store = backend.open().await;
+        assert_eq!(store.reference_data().await.unwrap(), expected);
+        store.upsert_reference(&expected).await.unwrap();
+        assert_eq!(store.reference_data().await.unwrap(), expected);
+    }
+
+    /// An upsert updates the rows it names by their keys, in place, adds the
+    /// new ones after the rest, and keeps the rows it does not name.
+    pub async fn reference_upserts_update_by_key_and_keep_the_rest(backend: &dyn Backend) {
+        let demo = gpc_directory::demo_region();
+        let store = backend.open().await;
+        store.upsert_reference(&demo).await.unwrap();
+
+        let mut renamed = demo.organisations[2].clone();
+        renamed.name = "Renamed Surgery".to_owned();
+        renamed.telephone = "01632 960000".to_owned();
+        renamed.site_codes = vec!["ZZ1".to_owned(), "ZZ2".to_owned()];
+        let mut added = demo.organisations[0].clone();
+        added.id = "999".to_owned();
+        added.ods = gpc_domain::OdsCode::parse("ZZZ999").unwrap();
+        added.asid = None;
+        added.address = None;
+        let mut moved = demo.patients[1].clone();
+        moved.family = "MOVED".to_owned();
+        moved.deceased = Some("2026-01-02".parse().unwrap());
+        let mut ended = demo.records[0].clone();
+        ended.ended = Some("2026-03-04".parse().unwrap());
+        let mut promoted = demo.practitioners[0].clone();
+        promoted.role_display = "Senior Partner".to_owned();
+        let update = ReferenceData {
+            organisations: vec![added.clone(), renamed.clone()],
+            patients: vec![moved.clone()],
+            records: vec![ended.clone()],
+            practitioners: vec![promoted.clone()],
+            agreements: vec![demo.agreements[0].clone()],
+        };
+        store.upsert_reference(&update).await.unwrap();
+
+        let mut expected = demo.clone();
+        expected.organisations[2] = renamed;
+        expected.organisations.push(added);
+        expected.patients[1] = moved;
+        expected.records[0] = ended;
+        expected.practitioners[0] = promoted;
         assert_eq!(store.reference_data().await.unwrap(), expected);
     }
 
     pub async fn create_then_get_round_trips_every_field(backend: &dyn Backend) {
         let store = backend.open().await;
         let t = task(GPC001, HUB_ASID, &["order-1", "order-1-alt"], at(0));
-        assert_eq!(create(&*store, &t).await, CreateOutcome::Created(t.clone()));
         assert_eq!(
-            store.get_task(GPC001, &t.id).await.unwrap(),
-            Some(t.clone())
+            create(&*store, &t).await,
+            CreateOutcome::Created(delivered(&t))
+        );
+        assert_eq!(
+            store.get_task(&ods(GPC001), &t.id).await.unwrap(),
+            Some(delivered(&t))
         );
         // The resource's key order is kept, not just its content.
-        let stored = store.get_task(GPC001, &t.id).await.unwrap().unwrap();
+        let stored = store.get_task(&ods(GPC001), &t.id).await.unwrap().unwrap();
         assert_eq!(
             serde_json::to_string(&stored.resource).unwrap(),
             serde_json::to_string(&t.resource).unwrap()
         );
         // A task belongs to its tenant only.
-        assert_eq!(store.get_task(R1A14, &t.id).await.unwrap(), None);
-        assert_eq!(store.get_task(GPC001, "no-such-id").await.unwrap(), None);
+        assert_eq!(store.get_task(&ods(R1A14), &t.id).await.unwrap(), None);
+        assert_eq!(
+            store.get_task(&ods(GPC001), "no-such-id").await.unwrap(),
+            None
+        );
         for k in ["order-1", "order-1-alt"] {
             assert_eq!(
                 find(&*store, GPC001, HUB_ASID, k).await,
@@ -112,9 +171,13 @@ mod suite {
         for keys in [&["b"][..], &["c", "b"], &["a"], &["a", "b"]] {
             let repeat = task(GPC001, HUB_ASID, keys, at(1));
             let outcome = create(&*store, &repeat).await;
-            assert_eq!(outcome, CreateOutcome::Existing(first.clone()), "{keys:?}");
+            assert_eq!(
+                outcome,
+                CreateOutcome::Existing(delivered(&first)),
+                "{keys:?}"
+            );
         }
-        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 1);
+        assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 1);
         // Nothing of a repeat is stored, its audit record included.
         store.flush().await.unwrap();
         assert_eq!(store.audit(AuditFilter::default()).await.unwrap().len(), 1);
@@ -125,8 +188,14 @@ mod suite {
     pub async fn one_key_twice_in_a_task_is_one_key(backend: &dyn Backend) {
         let store = backend.open().await;
         let t = task(GPC001, HUB_ASID, &["same", "same"], at(0));
-        assert_eq!(create(&*store, &t).await, CreateOutcome::Created(t.clone()));
-        assert_eq!(store.get_task(GPC001, &t.id).await.unwrap(), Some(t));
+        assert_eq!(
+            create(&*store, &t).await,
+            CreateOutcome::Created(delivered(&t))
+        );
+        assert_eq!(
+            store.get_task(&ods(GPC001), &t.id).await.unwrap(),
+            Some(delivered(&t))
+        );
     }
 
     pub async fn a_task_without_keys_is_always_created(backend: &dyn Backend) {
@@ -138,7 +207,7 @@ mod suite {
                     .is_created()
             );
         }
-        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 3);
+        assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 3);
     }
 
     pub async fn the_same_key_from_another_sender_or_tenant_is_created(backend: &dyn Backend) {
@@ -149,10 +218,13 @@ mod suite {
             task(R1A14, HUB_ASID, &["k"], at(2)),
         ];
         for t in &tasks {
-            assert_eq!(create(&*store, t).await, CreateOutcome::Created(t.clone()));
+            assert_eq!(
+                create(&*store, t).await,
+                CreateOutcome::Created(delivered(&t))
+            );
         }
-        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 2);
-        assert_eq!(store.count_tasks(R1A14).await.unwrap(), 1);
+        assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 2);
+        assert_eq!(store.count_tasks(&ods(R1A14)).await.unwrap(), 1);
         // Another key system is another key.
         let mut other_system = task(GPC001, HUB_ASID, &[], at(3));
         other_system.idempotency_keys = vec![gpc_domain::task::BusinessIdentifier {
@@ -182,7 +254,7 @@ mod suite {
         assert_eq!(created.len(), 1);
         assert_eq!(existing.len(), 49);
         assert!(existing.iter().all(|t| *t == created[0]));
-        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 1);
+        assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 1);
     }
 
     pub async fn concurrent_distinct_creates_are_all_stored(backend: &dyn Backend) {
@@ -201,14 +273,14 @@ mod suite {
         for h in handles {
             assert!(h.await.unwrap().unwrap().is_created());
         }
-        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 1000);
+        assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 1000);
         for t in tasks.iter().step_by(97) {
             assert_eq!(
-                store.get_task(GPC001, &t.id).await.unwrap().as_ref(),
-                Some(t)
+                store.get_task(&ods(GPC001), &t.id).await.unwrap(),
+                Some(delivered(t))
             );
         }
-        let all = store.inbox(GPC001, 2000, None).await.unwrap();
+        let all = store.inbox(&ods(GPC001), 2000, None).await.unwrap();
         let ids: HashSet<&str> = all.iter().map(|t| t.id.as_str()).collect();
         assert!(tasks.iter().all(|t| ids.contains(t.id.as_str())));
     }
@@ -247,12 +319,12 @@ mod suite {
                 .count(),
             20
         );
-        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 21);
+        assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 21);
         // Nothing of the failed task remains: its key is free.
         assert_eq!(find(&*store, GPC001, HUB_ASID, "clash").await, None);
         assert_eq!(
-            store.get_task(GPC001, &first.id).await.unwrap(),
-            Some(first)
+            store.get_task(&ods(GPC001), &first.id).await.unwrap(),
+            Some(delivered(&first))
         );
     }
 
@@ -275,15 +347,17 @@ mod suite {
         }
         create(&*store, &task(R1A14, HUB_ASID, &[], at(10))).await;
         mine.sort_by(|a, b| (b.received_at, &b.id).cmp(&(a.received_at, &a.id)));
-        let ids = |ts: &[NewTask]| -> Vec<String> { ts.iter().map(|t| t.id.clone()).collect() };
+        let ids =
+            |ts: &[ReceivedTask]| -> Vec<String> { ts.iter().map(|t| t.id.clone()).collect() };
+        let mine: Vec<ReceivedTask> = mine.iter().map(delivered).collect();
 
-        let all = store.inbox(GPC001, 100, None).await.unwrap();
+        let all = store.inbox(&ods(GPC001), 100, None).await.unwrap();
         assert_eq!(all, mine);
 
         let mut pages = Vec::new();
         let mut before = None;
         loop {
-            let page = store.inbox(GPC001, 4, before.clone()).await.unwrap();
+            let page = store.inbox(&ods(GPC001), 4, before.clone()).await.unwrap();
             if page.is_empty() {
                 break;
             }
@@ -299,7 +373,7 @@ mod suite {
         let tie = mine.iter().position(|t| t.received_at == at(2)).unwrap();
         let after_tie = store
             .inbox(
-                GPC001,
+                &ods(GPC001),
                 1,
                 Some((mine[tie].received_at, mine[tie].id.clone())),
             )
@@ -307,12 +381,15 @@ mod suite {
             .unwrap();
         assert_eq!(ids(&after_tie), ids(&mine[tie + 1..tie + 2]));
 
-        assert_eq!(store.inbox(GPC001, 0, None).await.unwrap(), vec![]);
-        let theirs = store.inbox(R1A14, 100, None).await.unwrap();
+        assert_eq!(store.inbox(&ods(GPC001), 0, None).await.unwrap(), vec![]);
+        let theirs = store.inbox(&ods(R1A14), 100, None).await.unwrap();
         assert_eq!(theirs.len(), 1);
         assert_eq!(theirs[0].tenant, R1A14);
-        assert_eq!(store.inbox("XPH001", 100, None).await.unwrap(), vec![]);
-        assert_eq!(store.count_tasks("XPH001").await.unwrap(), 0);
+        assert_eq!(
+            store.inbox(&ods("XPH001"), 100, None).await.unwrap(),
+            vec![]
+        );
+        assert_eq!(store.count_tasks(&ods("XPH001")).await.unwrap(), 0);
     }
 
     pub async fn audit_is_queued_then_flushed_and_filtered(backend: &dyn Backend) {
@@ -392,11 +469,14 @@ mod suite {
 
         let store = backend.open().await;
         assert_eq!(
-            store.get_task(GPC001, &t.id).await.unwrap(),
-            Some(t.clone())
+            store.get_task(&ods(GPC001), &t.id).await.unwrap(),
+            Some(delivered(&t))
         );
         let repeat = task(GPC001, HUB_ASID, &["kept"], at(2));
-        assert_eq!(create(&*store, &repeat).await, CreateOutcome::Existing(t));
+        assert_eq!(
+            create(&*store, &repeat).await,
+            CreateOutcome::Existing(delivered(&t))
+        );
         assert_eq!(store.audit(AuditFilter::default()).await.unwrap().len(), 2);
     }
 
@@ -486,10 +566,10 @@ mod suite {
         assert_eq!(created.len(), 1);
         assert!(outcomes.iter().all(|o| o.task() == created[0].task()));
         for store in &stores {
-            assert_eq!(store.count_tasks(GPC001).await.unwrap(), 1);
+            assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 1);
             assert_eq!(
                 find(&**store, GPC001, HUB_ASID, "dup").await.as_ref(),
-                Some(created[0].task())
+                Some(&created[0].task().task)
             );
         }
     }
@@ -518,11 +598,12 @@ mod suite {
             assert_eq!(pair.iter().filter(|o| o.is_created()).count(), 1);
             assert_eq!(pair[0].task(), pair[1].task());
         }
-        assert_eq!(store.count_tasks(GPC001).await.unwrap(), 20);
+        assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 20);
     }
 
-    /// Instances starting together on new storage: each migrates and seeds
-    /// once between them, and all read the same reference data.
+    /// Instances starting together on new storage: each migrates once
+    /// between them, all write the same reference data at once (as every
+    /// instance seeding a new database does), and all read it back once.
     pub async fn stores_opened_together_seed_once(backend: &dyn Backend) {
         let expected = gpc_directory::demo_region();
         let opened = tokio::join!(
@@ -531,7 +612,17 @@ mod suite {
             backend.open(),
             backend.open()
         );
-        for store in [opened.0, opened.1, opened.2, opened.3] {
+        let stores = [opened.0, opened.1, opened.2, opened.3];
+        let seeded = tokio::join!(
+            stores[0].upsert_reference(&expected),
+            stores[1].upsert_reference(&expected),
+            stores[2].upsert_reference(&expected),
+            stores[3].upsert_reference(&expected),
+        );
+        for result in [seeded.0, seeded.1, seeded.2, seeded.3] {
+            result.unwrap();
+        }
+        for store in &stores {
             assert_eq!(store.reference_data().await.unwrap(), expected);
         }
     }
@@ -542,6 +633,7 @@ macro_rules! every_test {
     ($suite:ident; $backend:path) => {
         $suite!($backend;
             reference_data_is_seeded_once,
+            reference_upserts_update_by_key_and_keep_the_rest,
             create_then_get_round_trips_every_field,
             create_stores_its_audit_record,
             a_duplicate_by_any_key_returns_the_first_task,

@@ -55,10 +55,13 @@ impl TestServer {
 
     /// Starts with `config` (listen address, TLS, SSP settings, ...) on
     /// `dir`, whatever `config` says about the data directory. The default
-    /// config listens on a free loopback port.
+    /// config listens on a free loopback port. A new store gets the demo
+    /// region, as `gpc-tasks serve` gives it, unless `config` seeds another.
     pub async fn start_with(dir: TempDir, config: ServerConfig) -> Self {
+        let seed = config.seed.clone().or_else(|| Some(gpc_directory::demo_region()));
         let running: Running = gpc_server::bind(ServerConfig {
             data_dir: dir.path().to_path_buf(),
+            seed,
             ..config
         })
         .await

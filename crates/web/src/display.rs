@@ -62,11 +62,9 @@ pub fn address(a: &Address) -> String {
     parts.join(", ")
 }
 
-/// "947 671 9931" for ten stored digits; anything else as it is.
-pub fn nhs_number(digits: &str) -> String {
-    NhsNumber::parse(digits)
-        .map(|n| n.formatted())
-        .unwrap_or_else(|_| digits.to_owned())
+/// "947 671 9931", the form people read.
+pub fn nhs_number(nhs: &NhsNumber) -> String {
+    nhs.formatted()
 }
 
 /// A status as a tag: its words and the tag's colour class.
@@ -107,7 +105,10 @@ mod tests {
     fn banner_forms() {
         assert_eq!(banner_name("Mrs", "Minnie", "Dawes"), "DAWES, Minnie (Mrs)");
         assert_eq!(born("1952-05-31".parse().unwrap()), "31-May-1952");
-        assert_eq!(nhs_number("9476719931"), "947 671 9931");
+        assert_eq!(
+            nhs_number(&NhsNumber::parse("9476719931").unwrap()),
+            "947 671 9931"
+        );
     }
 
     #[test]

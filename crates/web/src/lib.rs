@@ -49,7 +49,7 @@ struct App {
 pub fn routes(state: WebState) -> Router {
     let recipients = Recipients::new(
         state.engine.directory().clone(),
-        state.engine.region().clone(),
+        state.engine.reference().clone(),
     );
     let app = App {
         engine: state.engine,

@@ -8,7 +8,8 @@
 //! mislead for a minute at most and never misroutes a task.
 
 use gpc_directory::{Directory, DirectoryError};
-use gpc_domain::{Interaction, OdsCode, Region};
+use gpc_domain::region::ReferenceLookup;
+use gpc_domain::{Interaction, OdsCode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,15 +48,15 @@ impl Recipient {
 
 pub struct Recipients {
     directory: Arc<dyn Directory>,
-    region: Arc<Region>,
+    reference: Arc<dyn ReferenceLookup>,
     cache: Mutex<HashMap<String, (Instant, Recipient)>>,
 }
 
 impl Recipients {
-    pub fn new(directory: Arc<dyn Directory>, region: Arc<Region>) -> Self {
+    pub fn new(directory: Arc<dyn Directory>, reference: Arc<dyn ReferenceLookup>) -> Self {
         Self {
             directory,
-            region,
+            reference,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -97,7 +98,8 @@ impl Recipients {
     /// Every organisation of the region, in the region's order.
     pub async fn all(self: &Arc<Self>) -> Result<Vec<Recipient>, DirectoryError> {
         let codes: Vec<OdsCode> = self
-            .region
+            .reference
+            .current()
             .organisations()
             .iter()
             .map(|o| o.ods.clone())

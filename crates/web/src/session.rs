@@ -25,7 +25,7 @@ pub struct User {
     pub sds_user_id: String,
     pub name: String,
     pub role: String,
-    pub org_ods: String,
+    pub org_ods: gpc_domain::OdsCode,
     pub org_name: String,
 }
 
@@ -111,7 +111,7 @@ mod tests {
             sds_user_id: "G13579135".into(),
             name: "Dr Nichole GILBERT".into(),
             role: "General Medical Practitioner".into(),
-            org_ods: "GPC001".into(),
+            org_ods: gpc_domain::OdsCode::parse("GPC001").unwrap(),
             org_name: "GP Connect Demonstrator".into(),
         }
     }

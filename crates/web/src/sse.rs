@@ -26,7 +26,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
 struct Feed {
-    org: String,
+    org: gpc_domain::OdsCode,
     statuses: Receiver<StatusEvent>,
     received: Receiver<ReceivedEvent>,
 }
@@ -84,7 +84,7 @@ fn status_event(e: &StatusEvent) -> Event {
     Event::default().event("status").data(
         json!({
             "id": e.task_id,
-            "status": e.status.as_str(),
+            "status": e.status.label(),
             "label": tag.label,
             "settled": settled,
             "detail": e.detail,

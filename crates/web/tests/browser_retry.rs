@@ -82,5 +82,12 @@ async fn a_failed_task_is_retried_to_delivered() {
 
     // Delivered exactly once, on the provider that was down.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(provider.store.count_tasks("GPC001").await.unwrap(), 1);
+    assert_eq!(
+        provider
+            .store
+            .count_tasks(&gpc_domain::OdsCode::parse("GPC001").unwrap())
+            .await
+            .unwrap(),
+        1
+    );
 }

@@ -178,7 +178,7 @@ async fn the_send_form_shows_each_problem_next_to_its_field_and_searches_organis
         world
             .engine
             .outbox()
-            .list("Y00001", 10)
+            .list(&gpc_domain::OdsCode::parse("Y00001").unwrap(), 10)
             .await
             .unwrap()
             .is_empty()
@@ -336,7 +336,7 @@ async fn events_carry_the_organisations_status_changes_and_arrivals() {
 
     // Another organisation's arrival is not this user's business.
     let _ = world.received.send(ReceivedEvent {
-        tenant: "GPC001".into(),
+        tenant: gpc_domain::OdsCode::parse("GPC001").unwrap(),
         task_id: "not-for-y00001".into(),
     });
     let path = b.send(DAWES, "GPC001", "1", "Seen live").await;
@@ -359,7 +359,7 @@ async fn events_carry_the_organisations_status_changes_and_arrivals() {
     );
 
     let _ = world.received.send(ReceivedEvent {
-        tenant: "Y00001".into(),
+        tenant: gpc_domain::OdsCode::parse("Y00001").unwrap(),
         task_id: "arrived-at-y00001".into(),
     });
     let mut more = String::new();
@@ -401,7 +401,7 @@ async fn forms_from_elsewhere_are_refused_and_assets_are_cached() {
         world
             .engine
             .outbox()
-            .list("Y00001", 10)
+            .list(&gpc_domain::OdsCode::parse("Y00001").unwrap(), 10)
             .await
             .unwrap()
             .is_empty()
@@ -470,7 +470,7 @@ async fn a_signed_out_browser_cannot_see_or_send_anything() {
         world
             .engine
             .outbox()
-            .list("Y00001", 10)
+            .list(&gpc_domain::OdsCode::parse("Y00001").unwrap(), 10)
             .await
             .unwrap()
             .is_empty()

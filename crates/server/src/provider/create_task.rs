@@ -3,22 +3,23 @@
 use super::response::FhirReply;
 use crate::state::AppState;
 use axum::http::{HeaderMap, StatusCode, header};
-use gpc_domain::ProviderError;
 use gpc_domain::audit::AuditRecord;
 use gpc_domain::jwt::AuditClaims;
+use gpc_domain::new_task::{FreshIds, Sender, task_from_order};
 use gpc_domain::order_rules::{london_today, validate_order};
 use gpc_domain::reference::Organisation;
-use gpc_domain::systems::{PROFILE_ORDER, URN};
-use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance};
+use gpc_domain::task::BusinessIdentifier;
+use gpc_domain::{Asid, ProviderError, Region};
 use gpc_fhir::Format;
 use gpc_store::{CreateOutcome, StoreError};
-use serde_json::{Map, Value, json};
 
 /// What the request carried besides the body.
 pub struct CreateRequest<'a> {
+    /// The reference data of this request.
+    pub region: &'a Region,
     pub tenant: &'a Organisation,
     pub claims: &'a AuditClaims,
-    pub sender_asid: &'a str,
+    pub sender_asid: Asid,
     pub trace_id: &'a str,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
@@ -36,52 +37,29 @@ pub async fn create_task(
     let body = gpc_fhir::parse_body(request.body, request.body_format)
         .map_err(|e| ProviderError::BadRequest(e.to_string()))?;
     let now = jiff::Timestamp::now();
-    let order = validate_order(body, request.tenant, &state.region, london_today(now))?;
+    let order = validate_order(body, request.tenant, request.region, london_today(now))?;
     request
         .claims
         .check_task_subject(&order.patient.nhs_number)?;
-
-    let mut keys = order.identifiers.clone();
-    if let Some(condition) = if_none_exist(request.headers)? {
-        keys.push(condition);
-    }
-    // Time-ordered (v7, still 74 random bits): a new task's id lands at the
-    // end of the primary-key index instead of on a random page of it, so a
-    // commit rewrites one index page rather than one per task.
-    let id = uuid::Uuid::now_v7().to_string();
-    let provider_identifier = format!("urn:uuid:{}", uuid::Uuid::new_v4());
-    let version = "1";
-    let resource = stored_resource(order.resource, &id, version, now, &provider_identifier);
+    let extra_keys = if_none_exist(request.headers)?.into_iter().collect();
+    let sender = Sender {
+        claims: request.claims,
+        asid: request.sender_asid,
+        trace_id: request.trace_id,
+    };
+    let task = task_from_order(
+        order,
+        request.tenant,
+        sender,
+        extra_keys,
+        FreshIds::generate(),
+        now,
+    )?;
     // Serialised once: the store keeps this text and a JSON answer is this text.
-    let resource_json = serde_json::to_string(&resource)
+    let resource_json = serde_json::to_string(&task.resource)
         .map_err(|e| ProviderError::Internal(format!("the Order could not be encoded: {e}")))?;
     let json_answer = (request.response_format == Format::Json).then(|| resource_json.clone());
-    let claims = request.claims;
-    let task = NewTask {
-        id: id.clone(),
-        version_id: version.to_owned(),
-        tenant: request.tenant.ods.as_str().to_owned(),
-        idempotency_keys: keys,
-        provider_identifier,
-        patient_id: order.patient.id.clone(),
-        nhs_number: order.patient.nhs_number.as_digits(),
-        patient_name: order.patient.display_name(),
-        source_org_id: order.source.id.clone(),
-        task_type: order.task_type,
-        text: order.text,
-        received_at: now,
-        provenance: Provenance {
-            sender_asid: request.sender_asid.to_owned(),
-            organisation_ods: claims.organisation_ods.clone(),
-            organisation_name: claims.organisation_name.clone(),
-            practitioner_sds_id: claims.practitioner_sds_id.clone(),
-            practitioner_name: claims.practitioner_name.clone(),
-            role_code: claims.role_code.clone(),
-            role_display: claims.role_display.clone(),
-            trace_id: request.trace_id.to_owned(),
-        },
-        resource,
-    };
+    let id = task.id.clone();
     let audit = AuditRecord {
         status: 201,
         task_id: Some(id),
@@ -115,6 +93,7 @@ pub async fn create_task(
             ));
         }
     };
+    let stored = stored.task;
     let location = format!(
         "{}/Order/{}/_history/{}",
         state.provider_root(request.tenant.ods.as_str()),
@@ -158,53 +137,4 @@ fn if_none_exist(headers: &HeaderMap) -> Result<Option<BusinessIdentifier>, Prov
         system: param.system,
         value: param.value,
     }))
-}
-
-/// The Order as stored: server id and meta first, then what was submitted,
-/// with the provider's own business identifier added.
-fn stored_resource(
-    submitted: Map<String, Value>,
-    id: &str,
-    version: &str,
-    now: jiff::Timestamp,
-    provider_identifier: &str,
-) -> Value {
-    let mut out = Map::with_capacity(submitted.len() + 2);
-    out.insert("resourceType".into(), json!("Order"));
-    out.insert("id".into(), json!(id));
-    let mut meta = match submitted.get("meta") {
-        Some(Value::Object(m)) => m.clone(),
-        _ => Map::new(),
-    };
-    meta.insert("versionId".into(), json!(version));
-    meta.insert("lastUpdated".into(), json!(now.to_string()));
-    if !meta.contains_key("profile") {
-        meta.insert("profile".into(), json!([PROFILE_ORDER]));
-    }
-    out.insert("meta".into(), Value::Object(meta));
-    let mut identifier_added = false;
-    for (key, value) in submitted {
-        match key.as_str() {
-            "resourceType" | "id" | "meta" => {}
-            "identifier" => {
-                let mut ids = match value {
-                    Value::Array(a) => a,
-                    _ => Vec::new(),
-                };
-                ids.push(json!({"system": URN, "value": provider_identifier}));
-                out.insert(key, Value::Array(ids));
-                identifier_added = true;
-            }
-            _ => {
-                out.insert(key, value);
-            }
-        }
-    }
-    if !identifier_added {
-        out.insert(
-            "identifier".into(),
-            json!([{"system": URN, "value": provider_identifier}]),
-        );
-    }
-    Value::Object(out)
 }

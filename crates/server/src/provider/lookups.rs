@@ -5,6 +5,7 @@ use super::response::FhirReply;
 use super::search_params::IdentifierParam;
 use crate::short;
 use crate::state::AppState;
+use gpc_domain::Region;
 use gpc_domain::reference::Organisation;
 use gpc_domain::systems::IdSystem;
 use gpc_domain::{NhsNumber, ProviderError};
@@ -20,12 +21,16 @@ pub fn patient_search_nhs(param: &IdentifierParam) -> Result<NhsNumber, Provider
     NhsNumber::parse(&param.value).map_err(|e| ProviderError::InvalidNhsNumber(e.to_string()))
 }
 
-pub fn search_patient(state: &AppState, tenant: &Organisation, nhs: &NhsNumber) -> FhirReply {
-    let found = state
-        .region
+pub fn search_patient(
+    state: &AppState,
+    region: &Region,
+    tenant: &Organisation,
+    nhs: &NhsNumber,
+) -> FhirReply {
+    let found = region
         .record_by_nhs(&tenant.ods, nhs)
         .filter(|(p, _)| p.deceased.is_none())
-        .map(|(p, _)| resources::patient(p, &state.region));
+        .map(|(p, _)| resources::patient(p, region));
     FhirReply::ok(resources::searchset(
         &state.provider_root(tenant.ods.as_str()),
         found.into_iter().collect(),
@@ -33,28 +38,28 @@ pub fn search_patient(state: &AppState, tenant: &Organisation, nhs: &NhsNumber) 
 }
 
 pub fn read_patient(
-    state: &AppState,
+    region: &Region,
     tenant: &Organisation,
     id: &str,
 ) -> Result<FhirReply, ProviderError> {
-    let (patient, _) = state.region.record(&tenant.ods, id).ok_or_else(|| {
+    let (patient, _) = region.record(&tenant.ods, id).ok_or_else(|| {
         ProviderError::PatientNotFound(format!(
             "no Patient with id {} on this system",
             short(id, 64)
         ))
     })?;
-    Ok(FhirReply::ok(resources::patient(patient, &state.region))
-        .with_etag(resources::REFERENCE_VERSION))
+    Ok(FhirReply::ok(resources::patient(patient, region)).with_etag(resources::REFERENCE_VERSION))
 }
 
 pub fn search_organization(
     state: &AppState,
+    region: &Region,
     tenant: &Organisation,
     param: &IdentifierParam,
 ) -> Result<FhirReply, ProviderError> {
     let found = match IdSystem::parse(&param.system) {
-        Some(IdSystem::OdsOrganizationCode) => state.region.organisation_by_ods(&param.value),
-        Some(IdSystem::OdsSiteCode) => state.region.organisation_by_site(&param.value),
+        Some(IdSystem::OdsOrganizationCode) => region.organisation_by_ods(&param.value),
+        Some(IdSystem::OdsSiteCode) => region.organisation_by_site(&param.value),
         _ => {
             return Err(ProviderError::InvalidParameter(
                 "an Organization search takes the system ods-organization-code or ods-site-code"
@@ -68,8 +73,8 @@ pub fn search_organization(
     )))
 }
 
-pub fn read_organization(state: &AppState, id: &str) -> Result<FhirReply, ProviderError> {
-    let org = state.region.organisation(id).ok_or_else(|| {
+pub fn read_organization(region: &Region, id: &str) -> Result<FhirReply, ProviderError> {
+    let org = region.organisation(id).ok_or_else(|| {
         ProviderError::OrganisationNotFound(format!(
             "no Organization with id {} on this system",
             short(id, 64)
@@ -80,6 +85,7 @@ pub fn read_organization(state: &AppState, id: &str) -> Result<FhirReply, Provid
 
 pub fn search_practitioner(
     state: &AppState,
+    region: &Region,
     tenant: &Organisation,
     param: &IdentifierParam,
 ) -> Result<FhirReply, ProviderError> {
@@ -88,10 +94,9 @@ pub fn search_practitioner(
             "a Practitioner search takes the system sds-user-id".into(),
         ));
     }
-    let found = state
-        .region
+    let found = region
         .practitioners_by_sds(&param.value)
-        .map(|p| resources::practitioner(p, &state.region))
+        .map(|p| resources::practitioner(p, region))
         .collect();
     Ok(FhirReply::ok(resources::searchset(
         &state.provider_root(tenant.ods.as_str()),
@@ -99,13 +104,12 @@ pub fn search_practitioner(
     )))
 }
 
-pub fn read_practitioner(state: &AppState, id: &str) -> Result<FhirReply, ProviderError> {
-    let p = state.region.practitioner(id).ok_or_else(|| {
+pub fn read_practitioner(region: &Region, id: &str) -> Result<FhirReply, ProviderError> {
+    let p = region.practitioner(id).ok_or_else(|| {
         ProviderError::PractitionerNotFound(format!(
             "no Practitioner with id {} on this system",
             short(id, 64)
         ))
     })?;
-    Ok(FhirReply::ok(resources::practitioner(p, &state.region))
-        .with_etag(resources::REFERENCE_VERSION))
+    Ok(FhirReply::ok(resources::practitioner(p, region)).with_etag(resources::REFERENCE_VERSION))
 }

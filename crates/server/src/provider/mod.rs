@@ -123,7 +123,9 @@ async fn process(
         ))
     };
     let (ods, rest) = split_root(path).ok_or_else(unknown)?;
-    let tenant = state.region.tenant(ods).ok_or_else(unknown)?;
+    // One index for the whole request, whatever replaces it meanwhile.
+    let region = state.region.current();
+    let tenant = region.tenant(ods).ok_or_else(unknown)?;
     audit.tenant = tenant.ods.as_str().to_owned();
     if !route::path_exists(rest) {
         return Err(ProviderError::NotFound(format!(
@@ -144,6 +146,7 @@ async fn process(
     let operation = route::resolve(&parts.method, rest, &headers.interaction_id)?;
 
     let claims = jwt::decode(
+        &state.claim_cache,
         header_str(&parts.headers, header::AUTHORIZATION),
         jiff::Timestamp::now().as_second(),
     )?;
@@ -173,9 +176,10 @@ async fn process(
                 }
             })?;
             let request = create_task::CreateRequest {
+                region: &region,
                 tenant,
                 claims: &claims,
-                sender_asid: headers.from.as_str(),
+                sender_asid: headers.from.clone(),
                 trace_id: &headers.trace_id,
                 headers: &parts.headers,
                 body: &bytes,
@@ -190,7 +194,7 @@ async fn process(
             Ok((reply, audited))
         }
         other => {
-            let reply = lookup(state, tenant, &claims, &other, query, format)?;
+            let reply = lookup(state, &region, tenant, &claims, &other, query, format)?;
             Ok((reply, false))
         }
     }
@@ -207,6 +211,7 @@ fn body_format(headers: &HeaderMap) -> Result<Option<Format>, ProviderError> {
 
 fn lookup(
     state: &AppState,
+    region: &gpc_domain::Region,
     tenant: &Organisation,
     claims: &AuditClaims,
     operation: &Operation,
@@ -221,16 +226,16 @@ fn lookup(
             let nhs = lookups::patient_search_nhs(&param)?;
             claims.check_for(interaction, provider_ods, Some(&nhs))?;
             format?;
-            Ok(lookups::search_patient(state, tenant, &nhs))
+            Ok(lookups::search_patient(state, region, tenant, &nhs))
         }
         Operation::SearchOrganization | Operation::SearchPractitioner => {
             claims.check_for(interaction, provider_ods, None)?;
             let param = search_params::identifier(query)?;
             format?;
             if *operation == Operation::SearchOrganization {
-                lookups::search_organization(state, tenant, &param)
+                lookups::search_organization(state, region, tenant, &param)
             } else {
-                lookups::search_practitioner(state, tenant, &param)
+                lookups::search_practitioner(state, region, tenant, &param)
             }
         }
         _ => {
@@ -238,12 +243,13 @@ fn lookup(
             let format = format?;
             match operation {
                 Operation::Metadata => Ok(FhirReply::rendered(resources::conformance_body(
+                    &state.conformance_cache,
                     &state.provider_root(provider_ods),
                     format,
                 ))),
-                Operation::ReadPatient(id) => lookups::read_patient(state, tenant, id),
-                Operation::ReadOrganization(id) => lookups::read_organization(state, id),
-                Operation::ReadPractitioner(id) => lookups::read_practitioner(state, id),
+                Operation::ReadPatient(id) => lookups::read_patient(region, tenant, id),
+                Operation::ReadOrganization(id) => lookups::read_organization(region, id),
+                Operation::ReadPractitioner(id) => lookups::read_practitioner(region, id),
                 Operation::SearchPatient
                 | Operation::SearchOrganization
                 | Operation::SearchPractitioner

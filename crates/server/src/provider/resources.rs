@@ -7,7 +7,7 @@ use gpc_domain::systems::*;
 use gpc_fhir::Format;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::{LazyLock, RwLock};
+use std::sync::RwLock;
 
 /// Reference data does not change while serving, so every record is version 1.
 pub const REFERENCE_VERSION: &str = "1";
@@ -160,21 +160,44 @@ pub fn searchset(root: &str, resources: Vec<Value>) -> Value {
     bundle
 }
 
+/// The rendered Conformance bodies of [`conformance_body`], by provider root,
+/// each in JSON and XML. One cache belongs to each application state (the
+/// server's `AppState`), never to the process, so that servers started side
+/// by side (as tests do) each keep the bodies of their own roots.
+#[derive(Debug, Default)]
+pub struct ConformanceCache {
+    rendered: RwLock<HashMap<String, [Option<Bytes>; 2]>>,
+}
+
+impl ConformanceCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many provider roots this cache keeps bodies of.
+    pub fn kept(&self) -> usize {
+        self.rendered
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+}
+
 /// The Conformance statement (spec §6), the same for every tenant but its URL.
 /// The Conformance of a provider root in `format`, rendered once per root
-/// and format: it changes with nothing else, and building and serialising
-/// it per request was a third of the work of a `GET /metadata`.
-pub fn conformance_body(root: &str, format: Format) -> Bytes {
+/// and format (and kept in `cache`): it changes with nothing else, and
+/// building and serialising it per request was a third of the work of a
+/// `GET /metadata`.
+pub fn conformance_body(cache: &ConformanceCache, root: &str, format: Format) -> Bytes {
     /// Far more than the roots of one server; past it, bodies are rendered
     /// per request rather than kept.
     const MAX_ROOTS: usize = 1024;
-    type Rendered = HashMap<String, [Option<Bytes>; 2]>;
-    static RENDERED: LazyLock<RwLock<Rendered>> = LazyLock::new(RwLock::default);
     let slot = match format {
         Format::Json => 0,
         Format::Xml => 1,
     };
-    let cached = RENDERED
+    let cached = cache
+        .rendered
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .get(root)
@@ -183,7 +206,7 @@ pub fn conformance_body(root: &str, format: Format) -> Bytes {
         return bytes;
     }
     let bytes = Bytes::from(gpc_fhir::to_body(&conformance(root), format));
-    let mut rendered = RENDERED.write().unwrap_or_else(|p| p.into_inner());
+    let mut rendered = cache.rendered.write().unwrap_or_else(|p| p.into_inner());
     if rendered.len() < MAX_ROOTS || rendered.contains_key(root) {
         rendered.entry(root.to_owned()).or_default()[slot] = Some(bytes.clone());
     }
@@ -238,6 +261,7 @@ mod tests {
 
     #[test]
     fn a_rendered_conformance_is_the_conformance_of_its_root_and_format() {
+        let cache = ConformanceCache::new();
         for root in [
             "http://a.example/GPC001/DSTU2/1",
             "http://b.example/R1A14/DSTU2/1",
@@ -245,9 +269,23 @@ mod tests {
             for format in [Format::Json, Format::Xml] {
                 let expected = gpc_fhir::to_body(&conformance(root), format);
                 // Rendered on the first call, kept for the second.
-                assert_eq!(conformance_body(root, format), expected);
-                assert_eq!(conformance_body(root, format), expected);
+                assert_eq!(conformance_body(&cache, root, format), expected);
+                assert_eq!(conformance_body(&cache, root, format), expected);
             }
         }
+        assert_eq!(cache.kept(), 2);
+    }
+
+    #[test]
+    fn two_caches_do_not_share_rendered_bodies() {
+        let one = ConformanceCache::new();
+        let other = ConformanceCache::default();
+        let root = "http://a.example/GPC001/DSTU2/1";
+        let body = conformance_body(&one, root, Format::Json);
+        assert_eq!((one.kept(), other.kept()), (1, 0));
+        // The other cache renders the same root itself, and gives the same body.
+        assert_eq!(conformance_body(&other, root, Format::Json), body);
+        conformance_body(&other, "http://b.example/R1A14/DSTU2/1", Format::Xml);
+        assert_eq!((one.kept(), other.kept()), (1, 2));
     }
 }

@@ -155,7 +155,7 @@ async fn proxy(
     let to = ssp.registry.system(&headers.to).ok_or_else(|| {
         Refusal::ReceiverAsid(format!("Ssp-To {} is not a registered ASID", headers.to))
     })?;
-    requesting_organisation(parts, from)?;
+    requesting_organisation(&state.claim_cache, parts, from)?;
     let endpoint = to.endpoint.as_deref().ok_or_else(|| {
         Refusal::EndpointVaries(format!("Ssp-To {} has no registered endpoint", headers.to))
     })?;
@@ -237,12 +237,17 @@ fn sender<'r>(
 }
 
 /// The JWT's requesting organisation must own the sending system.
-fn requesting_organisation(parts: &Parts, from: &SpineSystem) -> Result<(), Refusal> {
+fn requesting_organisation(
+    claim_cache: &jwt::ClaimCache,
+    parts: &Parts,
+    from: &SpineSystem,
+) -> Result<(), Refusal> {
     let authorization = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let claims = jwt::decode(authorization, jiff::Timestamp::now().as_second()).map_err(|e| {
+    let now = jiff::Timestamp::now().as_second();
+    let claims = jwt::decode(claim_cache, authorization, now).map_err(|e| {
         Refusal::Organisation(format!(
             "the JWT's requesting_organization cannot be checked: {e}"
         ))

@@ -4,12 +4,13 @@
 //! by a dead worker is picked up again once its lease runs out.
 
 mod postgres;
-mod sqlite;
+pub(crate) mod sqlite;
 
 pub use postgres::{PostgresOutbox, SENT_CHANNEL};
 pub use sqlite::{OUTBOX_FILE, SqliteOutbox};
 
 use crate::StoreError;
+use gpc_domain::OdsCode;
 use gpc_domain::sent::{Attempt, SentTask};
 use jiff::Timestamp;
 use tokio::sync::broadcast;
@@ -19,7 +20,7 @@ use tokio::sync::broadcast;
 /// the task with `Outbox::get`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentEvent {
-    pub from_ods: String,
+    pub from_ods: OdsCode,
     pub task_id: String,
 }
 
@@ -58,7 +59,7 @@ pub trait Outbox: Send + Sync + 'static {
     async fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError>;
 
     /// Tasks sent by an organisation, newest first.
-    async fn list(&self, from_ods: &str, limit: usize) -> Result<Vec<SentTask>, StoreError>;
+    async fn list(&self, from_ods: &OdsCode, limit: usize) -> Result<Vec<SentTask>, StoreError>;
 
     /// A person's retry: a `Failed` task with no automatic retry pending is
     /// queued now with a fresh retry budget. Returns the task, or `None` when

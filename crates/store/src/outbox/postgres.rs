@@ -12,15 +12,18 @@
 
 use super::{Outbox, SentEvent};
 use crate::StoreError;
-use crate::postgres::connection::{self, corrupt, from_ns, get, pg_err, pool_err, to_ns};
+use crate::postgres::connection::{self, from_ns, pg_err, pool_err, to_ns};
 use crate::postgres::listener::Listener;
 use crate::postgres::schema;
+use crate::rows::Cell;
+use crate::rows::sent::{
+    SentRow, attempt_cells, attempt_columns, decode_attempt, decode_sent, sent_columns,
+};
 use deadpool_postgres::Pool;
-use gpc_domain::sent::{Attempt, SendStatus, SentTask};
-use gpc_domain::task::TaskType;
+use gpc_domain::OdsCode;
+use gpc_domain::sent::{Attempt, SentTask};
 use jiff::Timestamp;
 use tokio::sync::broadcast;
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 /// The channel on which committed changes of sent tasks are announced.
@@ -29,18 +32,6 @@ pub const SENT_CHANNEL: &str = "gpc_sent";
 /// Sends are made by people, a few a second at most, and the worker claims
 /// in batches: a few connections are plenty.
 const POOL_SIZE: usize = 4;
-
-const COLUMNS: &str = "id, created_at, updated_at, from_ods, from_name, from_asid, user_sds_id, \
-    user_id, user_name, user_role_code, user_role_display, nhs_number, patient_name, to_ods, \
-    to_name, to_telephone, to_address, endpoint, to_asid, task_type, text, identifier, status, \
-    attempts, cycle_attempts, next_attempt_at, provider_task_id, delivered_at, reason";
-
-/// `COLUMNS` of the updated table in `claim_due`, where `id` alone would be ambiguous.
-const CLAIMED_COLUMNS: &str = "s.id, s.created_at, s.updated_at, s.from_ods, s.from_name, \
-    s.from_asid, s.user_sds_id, s.user_id, s.user_name, s.user_role_code, s.user_role_display, \
-    s.nhs_number, s.patient_name, s.to_ods, s.to_name, s.to_telephone, s.to_address, \
-    s.endpoint, s.to_asid, s.task_type, s.text, s.identifier, s.status, s.attempts, \
-    s.cycle_attempts, s.next_attempt_at, s.provider_task_id, s.delivered_at, s.reason";
 
 pub struct PostgresOutbox {
     pool: Pool,
@@ -81,18 +72,21 @@ impl PostgresOutbox {
 }
 
 /// Ids only: a notification is visible to every session of the database.
-fn sent_payload(from_ods: &str, task_id: &str) -> String {
-    serde_json::json!([from_ods, task_id]).to_string()
+fn sent_payload(from_ods: &OdsCode, task_id: &str) -> String {
+    serde_json::json!([from_ods.as_str(), task_id]).to_string()
 }
 
 fn parse_sent(payload: &str) -> Option<SentEvent> {
     let (from_ods, task_id): (String, String) = serde_json::from_str(payload).ok()?;
-    Some(SentEvent { from_ods, task_id })
+    Some(SentEvent {
+        from_ods: OdsCode::parse(&from_ods)?,
+        task_id,
+    })
 }
 
 async fn notify(
     tx: &deadpool_postgres::Transaction<'_>,
-    from_ods: &str,
+    from_ods: &OdsCode,
     task_id: &str,
 ) -> Result<(), StoreError> {
     tx.execute(
@@ -104,69 +98,11 @@ async fn notify(
     Ok(())
 }
 
-fn count(n: u32) -> i64 {
-    i64::from(n)
+/// `cells` as the parameter list `execute` takes.
+fn params<'a>(cells: &'a [Cell<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    cells.iter().map(|c| c as &(dyn ToSql + Sync)).collect()
 }
 
-fn decode(row: &Row) -> Result<SentTask, StoreError> {
-    let opt_time = |i: usize| -> Result<Option<Timestamp>, StoreError> {
-        get::<Option<i64>>(row, i)?.map(from_ns).transpose()
-    };
-    let counter = |i: usize| -> Result<u32, StoreError> {
-        u32::try_from(get::<i64>(row, i)?).map_err(|_| corrupt("attempt count"))
-    };
-    Ok(SentTask {
-        id: get(row, 0)?,
-        created_at: from_ns(get(row, 1)?)?,
-        updated_at: from_ns(get(row, 2)?)?,
-        from_ods: get(row, 3)?,
-        from_name: get(row, 4)?,
-        from_asid: get(row, 5)?,
-        user_sds_id: get(row, 6)?,
-        user_id: get(row, 7)?,
-        user_name: get(row, 8)?,
-        user_role_code: get(row, 9)?,
-        user_role_display: get(row, 10)?,
-        nhs_number: get(row, 11)?,
-        patient_name: get(row, 12)?,
-        to_ods: get(row, 13)?,
-        to_name: get(row, 14)?,
-        to_telephone: get(row, 15)?,
-        to_address: get(row, 16)?,
-        endpoint: get(row, 17)?,
-        to_asid: get(row, 18)?,
-        task_type: TaskType::from_code(get(row, 19)?).ok_or_else(|| corrupt("task type"))?,
-        text: get(row, 20)?,
-        identifier: get(row, 21)?,
-        status: SendStatus::parse(get(row, 22)?).ok_or_else(|| corrupt("send status"))?,
-        attempts: counter(23)?,
-        cycle_attempts: counter(24)?,
-        next_attempt_at: opt_time(25)?,
-        provider_task_id: get(row, 26)?,
-        delivered_at: opt_time(27)?,
-        reason: get(row, 28)?,
-    })
-}
-
-fn decode_attempt(row: &Row) -> Result<Attempt, StoreError> {
-    let number: i64 = get(row, 1)?;
-    let http_status: Option<i32> = get(row, 5)?;
-    Ok(Attempt {
-        task_id: get(row, 0)?,
-        number: u32::try_from(number).map_err(|_| corrupt("attempt number"))?,
-        started_at: from_ns(get(row, 2)?)?,
-        finished_at: from_ns(get(row, 3)?)?,
-        outcome: SendStatus::parse(get(row, 4)?).ok_or_else(|| corrupt("attempt outcome"))?,
-        http_status: http_status
-            .map(u16::try_from)
-            .transpose()
-            .map_err(|_| corrupt("attempt HTTP status"))?,
-        detail: get(row, 6)?,
-    })
-}
-
-/// Writes every mutable column of `task` if `owner` holds its lease; the
-/// lease ends with a state no worker is busy with. Returns whether it did.
 async fn update_state(
     tx: &deadpool_postgres::Transaction<'_>,
     owner: &str,
@@ -177,30 +113,16 @@ async fn update_state(
             "UPDATE sent_tasks SET updated_at = $2, status = $3, attempts = $4, \
              cycle_attempts = $5, next_attempt_at = $6, provider_task_id = $7, \
              delivered_at = $8, reason = $9, \
-             lease_owner = CASE WHEN $3 IN ('Sending', 'Retrying') THEN lease_owner END, \
-             lease_until = CASE WHEN $3 IN ('Sending', 'Retrying') THEN lease_until END \
+             lease_owner = CASE WHEN $3 IN ('sending', 'retrying') THEN lease_owner END, \
+             lease_until = CASE WHEN $3 IN ('sending', 'retrying') THEN lease_until END \
              WHERE id = $1 AND lease_owner = $10",
         )
         .await
         .map_err(pg_err)?;
-    let changed = tx
-        .execute(
-            &stmt,
-            &[
-                &task.id,
-                &to_ns(task.updated_at)?,
-                &task.status.as_str(),
-                &count(task.attempts),
-                &count(task.cycle_attempts),
-                &task.next_attempt_at.map(to_ns).transpose()?,
-                &task.provider_task_id,
-                &task.delivered_at.map(to_ns).transpose()?,
-                &task.reason,
-                &owner,
-            ],
-        )
-        .await
-        .map_err(pg_err)?;
+    let row = SentRow::new(task)?;
+    let mut cells: Vec<Cell<'_>> = row.state_cells().into_iter().collect();
+    cells.push(Cell::Text(owner));
+    let changed = tx.execute(&stmt, &params(&cells)).await.map_err(pg_err)?;
     Ok(changed == 1)
 }
 
@@ -209,49 +131,15 @@ impl Outbox for PostgresOutbox {
     async fn enqueue(&self, t: &SentTask) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
-        let created = to_ns(t.created_at)?;
-        let updated = to_ns(t.updated_at)?;
-        let (attempts, cycle) = (count(t.attempts), count(t.cycle_attempts));
-        let next = t.next_attempt_at.map(to_ns).transpose()?;
-        let delivered = t.delivered_at.map(to_ns).transpose()?;
-        let params: [&(dyn ToSql + Sync); 29] = [
-            &t.id,
-            &created,
-            &updated,
-            &t.from_ods,
-            &t.from_name,
-            &t.from_asid,
-            &t.user_sds_id,
-            &t.user_id,
-            &t.user_name,
-            &t.user_role_code,
-            &t.user_role_display,
-            &t.nhs_number,
-            &t.patient_name,
-            &t.to_ods,
-            &t.to_name,
-            &t.to_telephone,
-            &t.to_address,
-            &t.endpoint,
-            &t.to_asid,
-            &t.task_type.code(),
-            &t.text,
-            &t.identifier,
-            &t.status.as_str(),
-            &attempts,
-            &cycle,
-            &next,
-            &t.provider_task_id,
-            &delivered,
-            &t.reason,
-        ];
+        let row = SentRow::new(t)?;
         tx.execute(
-            &format!(
-                "INSERT INTO sent_tasks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-                 $26, $27, $28, $29)"
+            concat!(
+                "INSERT INTO sent_tasks (",
+                sent_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                 $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
             ),
-            &params,
+            &params(&row.cells()),
         )
         .await
         .map_err(pg_err)?;
@@ -275,23 +163,27 @@ impl Outbox for PostgresOutbox {
         // task as it was before the claim.
         let rows = client
             .query(
-                &format!(
+                concat!(
                     "WITH due AS ( \
-                       SELECT id FROM sent_tasks \
-                        WHERE (status IN ('Queued', 'Failed') AND next_attempt_at <= $1 \
+                       SELECT id AS due_id FROM sent_tasks \
+                        WHERE (status IN ('queued', 'failed') AND next_attempt_at <= $1 \
                                AND (lease_until IS NULL OR lease_until < $1)) \
-                           OR (status IN ('Sending', 'Retrying') AND lease_until < $1) \
+                           OR (status IN ('sending', 'retrying') AND lease_until < $1) \
                         ORDER BY created_at, id LIMIT $2 \
                         FOR UPDATE SKIP LOCKED) \
-                     UPDATE sent_tasks s SET lease_owner = $3, lease_until = $4 \
-                       FROM due WHERE s.id = due.id \
-                     RETURNING {CLAIMED_COLUMNS}"
+                     UPDATE sent_tasks SET lease_owner = $3, lease_until = $4 \
+                       FROM due WHERE id = due.due_id \
+                     RETURNING ",
+                    sent_columns!()
                 ),
                 &[&now, &limit, &owner, &until],
             )
             .await
             .map_err(pg_err)?;
-        let mut claimed = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let mut claimed = rows
+            .iter()
+            .map(decode_sent)
+            .collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(claimed)
     }
@@ -321,20 +213,15 @@ impl Outbox for PostgresOutbox {
             return Ok(false);
         }
         tx.execute(
-            "INSERT INTO sent_attempts (task_id, number, started_at, finished_at, outcome, \
-             http_status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (task_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, \
-             finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome, \
-             http_status = EXCLUDED.http_status, detail = EXCLUDED.detail",
-            &[
-                &attempt.task_id,
-                &count(attempt.number),
-                &to_ns(attempt.started_at)?,
-                &to_ns(attempt.finished_at)?,
-                &attempt.outcome.as_str(),
-                &attempt.http_status.map(i32::from),
-                &attempt.detail,
-            ],
+            concat!(
+                "INSERT INTO sent_attempts (",
+                attempt_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (task_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, \
+                 finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome, \
+                 http_status = EXCLUDED.http_status, detail = EXCLUDED.detail"
+            ),
+            &params(&attempt_cells(attempt)?),
         )
         .await
         .map_err(pg_err)?;
@@ -347,20 +234,23 @@ impl Outbox for PostgresOutbox {
         let client = self.client().await?;
         let rows = client
             .query(
-                &format!("SELECT {COLUMNS} FROM sent_tasks WHERE id = $1"),
+                concat!("SELECT ", sent_columns!(), " FROM sent_tasks WHERE id = $1"),
                 &[&id],
             )
             .await
             .map_err(pg_err)?;
-        rows.first().map(decode).transpose()
+        rows.first().map(decode_sent).transpose()
     }
 
     async fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT task_id, number, started_at, finished_at, outcome, http_status, detail \
-                 FROM sent_attempts WHERE task_id = $1 ORDER BY number",
+                concat!(
+                    "SELECT ",
+                    attempt_columns!(),
+                    " FROM sent_attempts WHERE task_id = $1 ORDER BY number"
+                ),
                 &[&id],
             )
             .await
@@ -368,20 +258,23 @@ impl Outbox for PostgresOutbox {
         rows.iter().map(decode_attempt).collect()
     }
 
-    async fn list(&self, from_ods: &str, limit: usize) -> Result<Vec<SentTask>, StoreError> {
+    async fn list(&self, from_ods: &OdsCode, limit: usize) -> Result<Vec<SentTask>, StoreError> {
+        let from_ods = from_ods.as_str();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.client().await?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM sent_tasks WHERE from_ods = $1 \
+                concat!(
+                    "SELECT ",
+                    sent_columns!(),
+                    " FROM sent_tasks WHERE from_ods = $1 \
                      ORDER BY created_at DESC, id DESC LIMIT $2"
                 ),
                 &[&from_ods, &limit],
             )
             .await
             .map_err(pg_err)?;
-        rows.iter().map(decode).collect()
+        rows.iter().map(decode_sent).collect()
     }
 
     async fn requeue(&self, id: &str, now: Timestamp) -> Result<Option<SentTask>, StoreError> {
@@ -390,17 +283,18 @@ impl Outbox for PostgresOutbox {
         let tx = client.transaction().await.map_err(pg_err)?;
         let rows = tx
             .query(
-                &format!(
-                    "UPDATE sent_tasks SET status = 'Queued', next_attempt_at = $2, \
+                concat!(
+                    "UPDATE sent_tasks SET status = 'queued', next_attempt_at = $2, \
                      updated_at = $2, cycle_attempts = 0, reason = NULL \
-                     WHERE id = $1 AND status = 'Failed' AND next_attempt_at IS NULL \
-                     RETURNING {COLUMNS}"
+                     WHERE id = $1 AND status = 'failed' AND next_attempt_at IS NULL \
+                     RETURNING ",
+                    sent_columns!()
                 ),
                 &[&id, &now],
             )
             .await
             .map_err(pg_err)?;
-        let Some(task) = rows.first().map(decode).transpose()? else {
+        let Some(task) = rows.first().map(decode_sent).transpose()? else {
             return Ok(None);
         };
         notify(&tx, &task.from_ods, &task.id).await?;
@@ -414,9 +308,9 @@ impl Outbox for PostgresOutbox {
             .query_one(
                 "SELECT LEAST( \
                    (SELECT MIN(next_attempt_at) FROM sent_tasks \
-                     WHERE status IN ('Queued', 'Failed') AND next_attempt_at IS NOT NULL), \
+                     WHERE status IN ('queued', 'failed') AND next_attempt_at IS NOT NULL), \
                    (SELECT MIN(lease_until) FROM sent_tasks \
-                     WHERE status IN ('Sending', 'Retrying') AND lease_until IS NOT NULL))",
+                     WHERE status IN ('sending', 'retrying') AND lease_until IS NOT NULL))",
                 &[],
             )
             .await

@@ -5,17 +5,22 @@
 
 use super::Outbox;
 use crate::StoreError;
+use crate::rows::sent::{
+    SentRow, attempt_cells, attempt_columns, decode_attempt, decode_sent, sent_columns,
+};
+use crate::rows::{Cell, from_ns, to_ns};
 use crate::sqlite::db_err;
-use gpc_domain::sent::{Attempt, SendStatus, SentTask};
-use gpc_domain::task::TaskType;
+use gpc_domain::OdsCode;
+use gpc_domain::sent::{Attempt, SentTask};
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, Row, TransactionBehavior, params, params_from_iter};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub const OUTBOX_FILE: &str = "outbox.db";
 
-const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sent_tasks (
     id                TEXT PRIMARY KEY NOT NULL,
     created_at        INTEGER NOT NULL,
@@ -63,12 +68,22 @@ CREATE TABLE attempts (
     detail      TEXT NOT NULL,
     PRIMARY KEY (task_id, number)
 ) WITHOUT ROWID;
-"#];
+"#,
+    STATUS_CODES,
+];
 
-const COLUMNS: &str = "id, created_at, updated_at, from_ods, from_name, from_asid, user_sds_id, \
-    user_id, user_name, user_role_code, user_role_display, nhs_number, patient_name, to_ods, \
-    to_name, to_telephone, to_address, endpoint, to_asid, task_type, text, identifier, status, \
-    attempts, cycle_attempts, next_attempt_at, provider_task_id, delivered_at, reason";
+/// Statuses were stored as the words people read; they become the stable
+/// codes of `SendStatus::code`.
+const STATUS_CODES: &str = r#"
+UPDATE sent_tasks SET status = CASE status
+    WHEN 'Queued' THEN 'queued' WHEN 'Sending' THEN 'sending' WHEN 'Retrying' THEN 'retrying'
+    WHEN 'Delivered' THEN 'delivered' WHEN 'Rejected' THEN 'rejected' WHEN 'Failed' THEN 'failed'
+    WHEN 'No electronic route' THEN 'no_route' ELSE status END;
+UPDATE attempts SET outcome = CASE outcome
+    WHEN 'Queued' THEN 'queued' WHEN 'Sending' THEN 'sending' WHEN 'Retrying' THEN 'retrying'
+    WHEN 'Delivered' THEN 'delivered' WHEN 'Rejected' THEN 'rejected' WHEN 'Failed' THEN 'failed'
+    WHEN 'No electronic route' THEN 'no_route' ELSE outcome END;
+"#;
 
 pub struct SqliteOutbox {
     conn: Arc<Mutex<Connection>>,
@@ -126,80 +141,38 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(db_err)
 }
 
-fn nanos(t: Timestamp) -> i64 {
-    i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
+fn nanos(t: Timestamp) -> Result<i64, StoreError> {
+    to_ns(t)
 }
 
-fn from_nanos(n: i64) -> rusqlite::Result<Timestamp> {
-    Timestamp::from_nanosecond(i128::from(n)).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
-    })
+/// Runs a query and decodes every row, in order.
+fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
+    let mut rows = stmt.query(params).map_err(db_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
 }
 
-fn conversion(msg: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        Box::<dyn std::error::Error + Send + Sync>::from(msg),
+fn get_sent(conn: &Connection, id: &str) -> Result<Option<SentTask>, StoreError> {
+    query(
+        conn,
+        concat!("SELECT ", sent_columns!(), " FROM sent_tasks WHERE id = ?1"),
+        [id],
+        |r| decode_sent(r),
     )
+    .map(|mut v| v.pop())
 }
 
-fn decode(row: &Row<'_>) -> rusqlite::Result<SentTask> {
-    let opt_time = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-        row.get::<_, Option<i64>>(i)?.map(from_nanos).transpose()
-    };
-    let task_type: String = row.get(19)?;
-    let status: String = row.get(22)?;
-    Ok(SentTask {
-        id: row.get(0)?,
-        created_at: from_nanos(row.get(1)?)?,
-        updated_at: from_nanos(row.get(2)?)?,
-        from_ods: row.get(3)?,
-        from_name: row.get(4)?,
-        from_asid: row.get(5)?,
-        user_sds_id: row.get(6)?,
-        user_id: row.get(7)?,
-        user_name: row.get(8)?,
-        user_role_code: row.get(9)?,
-        user_role_display: row.get(10)?,
-        nhs_number: row.get(11)?,
-        patient_name: row.get(12)?,
-        to_ods: row.get(13)?,
-        to_name: row.get(14)?,
-        to_telephone: row.get(15)?,
-        to_address: row.get(16)?,
-        endpoint: row.get(17)?,
-        to_asid: row.get(18)?,
-        task_type: TaskType::from_code(&task_type)
-            .ok_or_else(|| conversion(format!("unknown task type {task_type}")))?,
-        text: row.get(20)?,
-        identifier: row.get(21)?,
-        status: SendStatus::parse(&status)
-            .ok_or_else(|| conversion(format!("unknown status {status}")))?,
-        attempts: row.get(23)?,
-        cycle_attempts: row.get(24)?,
-        next_attempt_at: opt_time(25)?,
-        provider_task_id: row.get(26)?,
-        delivered_at: opt_time(27)?,
-        reason: row.get(28)?,
-    })
-}
-
-fn decode_attempt(row: &Row<'_>) -> rusqlite::Result<Attempt> {
-    let outcome: String = row.get(4)?;
-    Ok(Attempt {
-        task_id: row.get(0)?,
-        number: row.get(1)?,
-        started_at: from_nanos(row.get(2)?)?,
-        finished_at: from_nanos(row.get(3)?)?,
-        outcome: SendStatus::parse(&outcome)
-            .ok_or_else(|| conversion(format!("unknown outcome {outcome}")))?,
-        http_status: row.get(5)?,
-        detail: row.get(6)?,
-    })
-}
-
-/// Writes every mutable column of `task`; `extra` narrows the WHERE clause.
+/// Writes every mutable column of `task`; `extra` narrows the WHERE clause
+/// (its placeholder is `?10`, the owner).
 fn update_state(
     conn: &Connection,
     task: &SentTask,
@@ -209,25 +182,16 @@ fn update_state(
     let sql = format!(
         "UPDATE sent_tasks SET updated_at = ?2, status = ?3, attempts = ?4, cycle_attempts = ?5, \
          next_attempt_at = ?6, provider_task_id = ?7, delivered_at = ?8, reason = ?9, \
-         lease_owner = CASE WHEN ?3 IN ('Sending', 'Retrying') THEN lease_owner ELSE NULL END, \
-         lease_until = CASE WHEN ?3 IN ('Sending', 'Retrying') THEN lease_until ELSE NULL END \
+         lease_owner = CASE WHEN ?3 IN ('sending', 'retrying') THEN lease_owner ELSE NULL END, \
+         lease_until = CASE WHEN ?3 IN ('sending', 'retrying') THEN lease_until ELSE NULL END \
          WHERE id = ?1 {extra}"
     );
+    let row = SentRow::new(task)?;
+    let owner = Cell::Text(owner);
     let changed = conn
         .execute(
             &sql,
-            params![
-                task.id,
-                nanos(task.updated_at),
-                task.status.as_str(),
-                task.attempts,
-                task.cycle_attempts,
-                task.next_attempt_at.map(nanos),
-                task.provider_task_id,
-                task.delivered_at.map(nanos),
-                task.reason,
-                owner,
-            ],
+            params_from_iter(row.state_cells().iter().chain(std::iter::once(&owner))),
         )
         .map_err(db_err)?;
     Ok(changed == 1)
@@ -238,44 +202,14 @@ impl Outbox for SqliteOutbox {
     async fn enqueue(&self, task: &SentTask) -> Result<(), StoreError> {
         let t = task.clone();
         self.run(move |conn| {
-            conn.execute(
-                &format!(
-                    "INSERT INTO sent_tasks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-                     ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, \
-                     ?24, ?25, ?26, ?27, ?28, ?29)"
-                ),
-                params![
-                    t.id,
-                    nanos(t.created_at),
-                    nanos(t.updated_at),
-                    t.from_ods,
-                    t.from_name,
-                    t.from_asid,
-                    t.user_sds_id,
-                    t.user_id,
-                    t.user_name,
-                    t.user_role_code,
-                    t.user_role_display,
-                    t.nhs_number,
-                    t.patient_name,
-                    t.to_ods,
-                    t.to_name,
-                    t.to_telephone,
-                    t.to_address,
-                    t.endpoint,
-                    t.to_asid,
-                    t.task_type.code(),
-                    t.text,
-                    t.identifier,
-                    t.status.as_str(),
-                    t.attempts,
-                    t.cycle_attempts,
-                    t.next_attempt_at.map(nanos),
-                    t.provider_task_id,
-                    t.delivered_at.map(nanos),
-                    t.reason,
-                ],
-            )
+            let row = SentRow::new(&t)?;
+            conn.prepare_cached(concat!(
+                "INSERT INTO sent_tasks (",
+                sent_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"
+            ))
+            .and_then(|mut stmt| stmt.execute(params_from_iter(row.cells().iter())))
             .map_err(db_err)?;
             Ok(())
         })
@@ -294,25 +228,25 @@ impl Outbox for SqliteOutbox {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let claimed = {
-                let mut select = tx
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM sent_tasks \
-                         WHERE (status IN ('Queued', 'Failed') AND next_attempt_at <= ?1 \
-                                AND (lease_until IS NULL OR lease_until < ?1)) \
-                            OR (status IN ('Sending', 'Retrying') AND lease_until < ?1) \
-                         ORDER BY created_at LIMIT ?2"
-                    ))
-                    .map_err(db_err)?;
-                let rows = select
-                    .query_map(params![nanos(now), limit as i64], decode)
-                    .map_err(db_err)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(db_err)?
-            };
+            let claimed = query(
+                &tx,
+                concat!(
+                    "SELECT ",
+                    sent_columns!(),
+                    " FROM sent_tasks \
+                     WHERE (status IN ('queued', 'failed') AND next_attempt_at <= ?1 \
+                            AND (lease_until IS NULL OR lease_until < ?1)) \
+                        OR (status IN ('sending', 'retrying') AND lease_until < ?1) \
+                     ORDER BY created_at LIMIT ?2"
+                ),
+                params![nanos(now)?, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| decode_sent(r),
+            )?;
+            let lease_until = nanos(lease_until)?;
             for task in &claimed {
                 tx.execute(
                     "UPDATE sent_tasks SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
-                    params![task.id, owner, nanos(lease_until)],
+                    params![task.id, owner, lease_until],
                 )
                 .map_err(db_err)?;
             }
@@ -343,17 +277,12 @@ impl Outbox for SqliteOutbox {
                 return Ok(false);
             }
             tx.execute(
-                "INSERT OR REPLACE INTO attempts (task_id, number, started_at, finished_at, \
-                 outcome, http_status, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    attempt.task_id,
-                    attempt.number,
-                    nanos(attempt.started_at),
-                    nanos(attempt.finished_at),
-                    attempt.outcome.as_str(),
-                    attempt.http_status,
-                    attempt.detail,
-                ],
+                concat!(
+                    "INSERT OR REPLACE INTO attempts (",
+                    attempt_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params_from_iter(attempt_cells(&attempt)?.iter()),
             )
             .map_err(db_err)?;
             tx.commit().map_err(db_err)?;
@@ -364,44 +293,40 @@ impl Outbox for SqliteOutbox {
 
     async fn get(&self, id: &str) -> Result<Option<SentTask>, StoreError> {
         let id = id.to_owned();
-        self.run(move |conn| {
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM sent_tasks WHERE id = ?1"))
-                .map_err(db_err)?
-                .query_row([id], decode)
-                .optional()
-                .map_err(db_err)
-        })
-        .await
+        self.run(move |conn| get_sent(conn, &id)).await
     }
 
     async fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
         let id = id.to_owned();
         self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT task_id, number, started_at, finished_at, outcome, http_status, \
-                     detail FROM attempts WHERE task_id = ?1 ORDER BY number",
-                )
-                .map_err(db_err)?;
-            let rows = stmt.query_map([id], decode_attempt).map_err(db_err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+            query(
+                conn,
+                concat!(
+                    "SELECT ",
+                    attempt_columns!(),
+                    " FROM attempts WHERE task_id = ?1 ORDER BY number"
+                ),
+                [id],
+                |r| decode_attempt(r),
+            )
         })
         .await
     }
 
-    async fn list(&self, from_ods: &str, limit: usize) -> Result<Vec<SentTask>, StoreError> {
-        let from = from_ods.to_owned();
+    async fn list(&self, from_ods: &OdsCode, limit: usize) -> Result<Vec<SentTask>, StoreError> {
+        let from = from_ods.as_str().to_owned();
         self.run(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM sent_tasks WHERE from_ods = ?1 \
+            query(
+                conn,
+                concat!(
+                    "SELECT ",
+                    sent_columns!(),
+                    " FROM sent_tasks WHERE from_ods = ?1 \
                      ORDER BY created_at DESC, id DESC LIMIT ?2"
-                ))
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map(params![from, limit as i64], decode)
-                .map_err(db_err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+                ),
+                params![from, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| decode_sent(r),
+            )
         })
         .await
     }
@@ -411,20 +336,16 @@ impl Outbox for SqliteOutbox {
         self.run(move |conn| {
             let changed = conn
                 .execute(
-                    "UPDATE sent_tasks SET status = 'Queued', next_attempt_at = ?2, \
+                    "UPDATE sent_tasks SET status = 'queued', next_attempt_at = ?2, \
                      updated_at = ?2, cycle_attempts = 0, reason = NULL \
-                     WHERE id = ?1 AND status = 'Failed' AND next_attempt_at IS NULL",
-                    params![id, nanos(now)],
+                     WHERE id = ?1 AND status = 'failed' AND next_attempt_at IS NULL",
+                    params![id, nanos(now)?],
                 )
                 .map_err(db_err)?;
             if changed == 0 {
                 return Ok(None);
             }
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM sent_tasks WHERE id = ?1"))
-                .map_err(db_err)?
-                .query_row([id], decode)
-                .optional()
-                .map_err(db_err)
+            get_sent(conn, &id)
         })
         .await
     }
@@ -435,15 +356,15 @@ impl Outbox for SqliteOutbox {
                 .query_row(
                     "SELECT MIN(t) FROM ( \
                        SELECT MIN(next_attempt_at) AS t FROM sent_tasks \
-                         WHERE status IN ('Queued', 'Failed') AND next_attempt_at IS NOT NULL \
+                         WHERE status IN ('queued', 'failed') AND next_attempt_at IS NOT NULL \
                        UNION ALL \
                        SELECT MIN(lease_until) FROM sent_tasks \
-                         WHERE status IN ('Sending', 'Retrying') AND lease_until IS NOT NULL)",
+                         WHERE status IN ('sending', 'retrying') AND lease_until IS NOT NULL)",
                     [],
                     |r| r.get(0),
                 )
                 .map_err(db_err)?;
-            next.map(from_nanos).transpose().map_err(db_err)
+            next.map(from_ns).transpose()
         })
         .await
     }

@@ -3,7 +3,6 @@
 
 use crate::StoreError;
 use deadpool_postgres::{Manager, Pool, PoolError, Runtime};
-use jiff::Timestamp;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Config, NoTls};
@@ -86,19 +85,7 @@ pub(crate) fn is_retryable(e: &tokio_postgres::Error) -> bool {
 /// Nanoseconds since the epoch in a BIGINT: the SQLite backend keeps
 /// nanoseconds and `timestamptz` only microseconds, and both backends must
 /// give back exactly what they were given.
-pub(crate) fn to_ns(ts: Timestamp) -> Result<i64, StoreError> {
-    i64::try_from(ts.as_nanosecond())
-        .map_err(|_| StoreError::Other("timestamp outside the years 1677 to 2262".into()))
-}
-
-pub(crate) fn from_ns(ns: i64) -> Result<Timestamp, StoreError> {
-    Timestamp::from_nanosecond(i128::from(ns))
-        .map_err(|_| StoreError::Corrupt("timestamp out of range".into()))
-}
-
-pub(crate) fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("unreadable {what}"))
-}
+pub(crate) use crate::rows::{corrupt, from_ns, to_ns};
 
 /// A column read with its failure as `Corrupt`, naming the column, not its value.
 pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(

@@ -16,14 +16,19 @@ pub(crate) mod connection;
 pub(crate) mod listener;
 pub(crate) mod schema;
 
+use crate::rows::Cell;
+use crate::rows::audit::{
+    audit_cells, audit_columns, decode_audit, decode_ssp_audit, ssp_audit_columns,
+};
+use crate::rows::task::{TaskRow, distinct_keys, task_columns};
 use crate::{CreateOutcome, Store, StoreError};
 use audit_writer::{AuditWriter, Op};
-use codec::{EncodedTask, audit_columns, ssp_audit_columns, task_columns};
 use connection::{is_retryable, pg_err, pool_err, to_ns};
 use deadpool_postgres::Pool;
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::reference::ReferenceData;
-use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, StoredTask};
+use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, ReceivedTask};
+use gpc_domain::{Asid, OdsCode};
 use jiff::Timestamp;
 use listener::Listener;
 use tokio::sync::broadcast;
@@ -49,9 +54,10 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to `database_url`, migrates the database to this binary's
-    /// schema and seeds the demo region into a new one. Instances starting
-    /// together take turns (an advisory lock), so each step happens once.
+    /// Connects to `database_url` and migrates the database to this
+    /// binary's schema. Instances starting together take turns (an advisory
+    /// lock), so each migration happens once. Reference data is the
+    /// caller's to write (`Store::upsert_reference`).
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
         let config = connection::parse_url(database_url)?;
         let pool = connection::pool(&config, POOL_SIZE)?;
@@ -59,10 +65,6 @@ impl PostgresStore {
             let mut client = pool.get().await.map_err(pool_err)?;
             let tx = client.transaction().await.map_err(pg_err)?;
             let version = schema::migrate(&tx, "store", schema::STORE).await?;
-            if codec::reference_is_empty(&*tx).await? {
-                codec::insert_reference(&*tx, &gpc_directory::demo_region()).await?;
-                tracing::info!("store seeded with the demo region");
-            }
             tx.commit().await.map_err(pg_err)?;
             version
         };
@@ -96,10 +98,10 @@ impl PostgresStore {
     pub async fn bulk_insert(&self, tasks: Vec<NewTask>) -> Result<(), StoreError> {
         let mut remaining = tasks.into_iter();
         loop {
-            let chunk: Vec<EncodedTask> = remaining
+            let chunk: Vec<TaskRow> = remaining
                 .by_ref()
                 .take(BULK_CHUNK)
-                .map(EncodedTask::new)
+                .map(TaskRow::new)
                 .collect::<Result<_, _>>()?;
             if chunk.is_empty() {
                 return Ok(());
@@ -112,9 +114,11 @@ impl PostgresStore {
                 .map_err(pg_err)?;
             let insert_key = tx.prepare_cached(INSERT_KEY).await.map_err(pg_err)?;
             for e in &chunk {
-                tx.execute(&insert, &e.params()).await.map_err(pg_err)?;
-                for key in distinct(&e.task.idempotency_keys) {
-                    tx.execute(&insert_key, &key_params(&e.task, key))
+                tx.execute(&insert, &codec::params(&e.cells()))
+                    .await
+                    .map_err(pg_err)?;
+                for key in distinct_keys(&e.task) {
+                    tx.execute(&insert_key, &codec::params(&key_params(&e.task, key)))
                         .await
                         .map_err(pg_err)?;
                 }
@@ -126,11 +130,10 @@ impl PostgresStore {
     /// One try of `create_task`; `None` when it must be tried again.
     async fn try_create(
         &self,
-        task: &EncodedTask,
+        task: &TaskRow,
         audit: &AuditRecord,
-        audit_time: i64,
     ) -> Result<Option<CreateOutcome>, Failure> {
-        let t = &task.task;
+        let t = &task.task.task;
         let mut client = self
             .pool
             .get()
@@ -140,12 +143,16 @@ impl PostgresStore {
         let insert_key = tx.prepare_cached(INSERT_KEY).await?;
         // Keys go in a fixed order, so that two creates sharing two keys
         // wait for each other instead of deadlocking.
-        let mut keys = distinct(&t.idempotency_keys);
+        let mut keys = distinct_keys(t);
         keys.sort_by(|a, b| (&a.system, &a.value).cmp(&(&b.system, &b.value)));
         for key in keys {
             // A key inserted by a transaction still open makes this wait for
             // it; then 0 rows if it committed, 1 if it rolled back.
-            if tx.execute(&insert_key, &key_params(t, key)).await? == 0 {
+            if tx
+                .execute(&insert_key, &codec::params(&key_params(t, key)))
+                .await?
+                == 0
+            {
                 tx.rollback().await?;
                 let holder = first_holder(&client, t).await?;
                 return Ok(holder.map(CreateOutcome::Existing));
@@ -154,23 +161,10 @@ impl PostgresStore {
         let insert_task = tx.prepare_cached(codec::INSERT_TASK).await?;
         let insert_audit = tx.prepare_cached(INSERT_AUDIT).await?;
         let payload = received_payload(&t.tenant, &t.id);
-        let status = i32::from(audit.status);
-        let task_params = task.params();
-        let audit_params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
-            &audit_time,
-            &audit.tenant,
-            &audit.trace_id,
-            &audit.from_asid,
-            &audit.to_asid,
-            &audit.interaction,
-            &audit.method,
-            &audit.path,
-            &audit.practitioner_sds_id,
-            &audit.organisation_ods,
-            &status,
-            &audit.error_code,
-            &audit.task_id,
-        ];
+        let task_cells = task.cells();
+        let task_params = codec::params(&task_cells);
+        let audit_cells = audit_cells(audit).map_err(Failure::Final)?;
+        let audit_params = codec::params(&audit_cells);
         let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
             [&RECEIVED_CHANNEL, &payload];
         // Sent together: one round trip for the three.
@@ -180,7 +174,7 @@ impl PostgresStore {
             tx.execute("SELECT pg_notify($1, $2)", &notify_params),
         )?;
         tx.commit().await?;
-        Ok(Some(CreateOutcome::Created(t.clone())))
+        Ok(Some(CreateOutcome::Created(task.task.clone())))
     }
 }
 
@@ -205,13 +199,13 @@ impl From<tokio_postgres::Error> for Failure {
 async fn first_holder(
     client: &tokio_postgres::Client,
     t: &NewTask,
-) -> Result<Option<StoredTask>, Failure> {
-    let sender = &t.provenance.sender_asid;
+) -> Result<Option<ReceivedTask>, Failure> {
+    let sender = t.provenance.sender_asid.as_str();
     for key in &t.idempotency_keys {
         let rows = client
             .query(
                 FIND_BY_IDENTIFIER,
-                &[&t.tenant, sender, &key.system, &key.value],
+                &[&t.tenant.as_str(), &sender, &key.system, &key.value],
             )
             .await?;
         if let Some(row) = rows.first() {
@@ -225,9 +219,11 @@ async fn first_holder(
 const INSERT_KEY: &str = "INSERT INTO task_identifiers (tenant, sender_asid, system, value, \
      task_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
 
-const INSERT_AUDIT: &str = "INSERT INTO audit (time, tenant, trace_id, from_asid, to_asid, \
-     interaction, method, path, practitioner_sds_id, organisation_ods, status, error_code, \
-     task_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+const INSERT_AUDIT: &str = concat!(
+    "INSERT INTO audit (",
+    audit_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+);
 
 const FIND_BY_IDENTIFIER: &str = concat!(
     "SELECT ",
@@ -236,38 +232,27 @@ const FIND_BY_IDENTIFIER: &str = concat!(
      WHERE tenant = $1 AND sender_asid = $2 AND system = $3 AND value = $4)"
 );
 
-/// The same key twice in one request (identifier and If-None-Exist) is one key.
-fn distinct(keys: &[BusinessIdentifier]) -> Vec<&BusinessIdentifier> {
-    let mut out: Vec<&BusinessIdentifier> = Vec::with_capacity(keys.len());
-    for k in keys {
-        if !out.contains(&k) {
-            out.push(k);
-        }
-    }
-    out
-}
-
-fn key_params<'a>(
-    t: &'a NewTask,
-    key: &'a BusinessIdentifier,
-) -> [&'a (dyn tokio_postgres::types::ToSql + Sync); 5] {
+fn key_params<'a>(t: &'a NewTask, key: &'a BusinessIdentifier) -> [Cell<'a>; 5] {
     [
-        &t.tenant,
-        &t.provenance.sender_asid,
-        &key.system,
-        &key.value,
-        &t.id,
+        Cell::Text(t.tenant.as_str()),
+        Cell::Text(t.provenance.sender_asid.as_str()),
+        Cell::Text(&key.system),
+        Cell::Text(&key.value),
+        Cell::Text(&t.id),
     ]
 }
 
 /// Ids only: a notification is visible to every session of the database.
-fn received_payload(tenant: &str, task_id: &str) -> String {
-    serde_json::json!([tenant, task_id]).to_string()
+fn received_payload(tenant: &OdsCode, task_id: &str) -> String {
+    serde_json::json!([tenant.as_str(), task_id]).to_string()
 }
 
 fn parse_received(payload: &str) -> Option<ReceivedEvent> {
     let (tenant, task_id): (String, String) = serde_json::from_str(payload).ok()?;
-    Some(ReceivedEvent { tenant, task_id })
+    Some(ReceivedEvent {
+        tenant: OdsCode::parse(&tenant)?,
+        task_id,
+    })
 }
 
 #[async_trait::async_trait]
@@ -277,18 +262,24 @@ impl Store for PostgresStore {
         codec::read_reference(&**client).await
     }
 
+    async fn upsert_reference(&self, data: &ReferenceData) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        codec::upsert_reference(&*tx, data).await?;
+        tx.commit().await.map_err(pg_err)
+    }
+
     async fn create_serialised(
         &self,
         task: NewTask,
         resource_json: String,
         audit: AuditRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        let task = EncodedTask::with_json(task, resource_json)?;
-        let audit_time = to_ns(audit.time)?;
+        let task = TaskRow::with_json(task, resource_json)?;
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.try_create(&task, &audit, audit_time).await {
+            match self.try_create(&task, &audit).await {
                 Ok(Some(outcome)) => return Ok(outcome),
                 // A key was held but no task holds it: tasks are never
                 // deleted, so only a corrupt store answers so every time.
@@ -309,10 +300,11 @@ impl Store for PostgresStore {
 
     async fn find_by_identifier(
         &self,
-        tenant: &str,
-        sender_asid: &str,
+        tenant: &OdsCode,
+        sender_asid: &Asid,
         key: &BusinessIdentifier,
-    ) -> Result<Option<StoredTask>, StoreError> {
+    ) -> Result<Option<ReceivedTask>, StoreError> {
+        let (tenant, sender_asid) = (tenant.as_str(), sender_asid.as_str());
         let client = self.pool.get().await.map_err(pool_err)?;
         let stmt = client
             .prepare_cached(FIND_BY_IDENTIFIER)
@@ -325,7 +317,12 @@ impl Store for PostgresStore {
         rows.first().map(codec::decode_task).transpose()
     }
 
-    async fn get_task(&self, tenant: &str, id: &str) -> Result<Option<StoredTask>, StoreError> {
+    async fn get_task(
+        &self,
+        tenant: &OdsCode,
+        id: &str,
+    ) -> Result<Option<ReceivedTask>, StoreError> {
+        let tenant = tenant.as_str();
         let client = self.pool.get().await.map_err(pool_err)?;
         let stmt = client
             .prepare_cached(concat!(
@@ -341,10 +338,11 @@ impl Store for PostgresStore {
 
     async fn inbox(
         &self,
-        tenant: &str,
+        tenant: &OdsCode,
         limit: usize,
         before: Option<(Timestamp, String)>,
-    ) -> Result<Vec<StoredTask>, StoreError> {
+    ) -> Result<Vec<ReceivedTask>, StoreError> {
+        let tenant = tenant.as_str();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.pool.get().await.map_err(pool_err)?;
         let rows = match before {
@@ -379,7 +377,8 @@ impl Store for PostgresStore {
         codec::decode_tasks(&rows)
     }
 
-    async fn count_tasks(&self, tenant: &str) -> Result<u64, StoreError> {
+    async fn count_tasks(&self, tenant: &OdsCode) -> Result<u64, StoreError> {
+        let tenant = tenant.as_str();
         let client = self.pool.get().await.map_err(pool_err)?;
         let stmt = client
             .prepare_cached("SELECT COUNT(*) FROM tasks WHERE tenant = $1")
@@ -441,7 +440,7 @@ impl Store for PostgresStore {
             .query(&stmt, &[&tenant, &since, &limit])
             .await
             .map_err(pg_err)?;
-        rows.iter().map(codec::decode_audit).collect()
+        rows.iter().map(|r| decode_audit(r)).collect()
     }
 
     fn record_ssp_audit(&self, record: SspAuditRecord) {
@@ -474,14 +473,14 @@ impl Store for PostgresStore {
             .query(&stmt, &[&since, &limit])
             .await
             .map_err(pg_err)?;
-        rows.iter().map(codec::decode_ssp_audit).collect()
+        rows.iter().map(|r| decode_ssp_audit(r)).collect()
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
         self.audit.flush().await
     }
 
-    async fn notify_received(&self, tenant: &str, task_id: &str) {
+    async fn notify_received(&self, tenant: &OdsCode, task_id: &str) {
         let payload = received_payload(tenant, task_id);
         let sent = match self.pool.get().await {
             Ok(client) => client

@@ -16,10 +16,10 @@ use tokio_postgres::Transaction;
 const MIGRATION_LOCK: i64 = 0x6770_635f_6d69_6772;
 
 /// The received-task store: entry `i` takes it from version `i` to `i + 1`.
-pub(crate) const STORE: &[&str] = &[STORE_V1];
+pub(crate) const STORE: &[&str] = &[STORE_V1, STORE_V2];
 
 /// The sender's outbox.
-pub(crate) const OUTBOX: &[&str] = &[OUTBOX_V1];
+pub(crate) const OUTBOX: &[&str] = &[OUTBOX_V1, OUTBOX_V2];
 
 // Ids and tenants are sorted and compared in byte order (`COLLATE "C"`), as
 // SQLite does, whatever the database's locale: keyset paging must agree
@@ -210,6 +210,35 @@ CREATE TABLE sent_attempts (
     detail      TEXT NOT NULL,
     PRIMARY KEY (task_id, number)
 );
+"#;
+
+/// A received task has a life (task-lifecycle.md §1): every task stored
+/// before it was delivered and nothing has happened to it since, so it is
+/// `received` at version 1 with no owner. Reference data is upserted by its
+/// natural keys, which become unique.
+const STORE_V2: &str = r#"
+ALTER TABLE tasks ADD COLUMN state TEXT NOT NULL DEFAULT 'received';  -- TaskState::code
+ALTER TABLE tasks ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE tasks ADD COLUMN owner_sds_id TEXT;
+ALTER TABLE tasks ADD COLUMN owner_name TEXT;
+
+CREATE UNIQUE INDEX organisations_ods ON organisations (ods);
+CREATE UNIQUE INDEX patient_records_key ON patient_records (holder, patient_id);
+CREATE UNIQUE INDEX practitioners_id ON practitioners (id);
+CREATE UNIQUE INDEX sharing_agreements_key ON sharing_agreements (sender, receiver, interaction);
+"#;
+
+/// Statuses were stored as the words people read; they become the stable
+/// codes of `SendStatus::code`.
+const OUTBOX_V2: &str = r#"
+UPDATE sent_tasks SET status = CASE status
+    WHEN 'Queued' THEN 'queued' WHEN 'Sending' THEN 'sending' WHEN 'Retrying' THEN 'retrying'
+    WHEN 'Delivered' THEN 'delivered' WHEN 'Rejected' THEN 'rejected' WHEN 'Failed' THEN 'failed'
+    WHEN 'No electronic route' THEN 'no_route' ELSE status END;
+UPDATE sent_attempts SET outcome = CASE outcome
+    WHEN 'Queued' THEN 'queued' WHEN 'Sending' THEN 'sending' WHEN 'Retrying' THEN 'retrying'
+    WHEN 'Delivered' THEN 'delivered' WHEN 'Rejected' THEN 'rejected' WHEN 'Failed' THEN 'failed'
+    WHEN 'No electronic route' THEN 'no_route' ELSE outcome END;
 "#;
 
 /// Brings `component` up to the end of `migrations` inside `tx`, which the
@@ -413,8 +442,12 @@ mod tests {
         };
         let mut client = db.connect().await;
         let tx = client.transaction().await.unwrap();
-        assert_eq!(migrate(&tx, "store", STORE).await.unwrap(), 1);
-        assert_eq!(migrate(&tx, "outbox", OUTBOX).await.unwrap(), 1);
+        let latest = |list: &[&str]| u32::try_from(list.len()).unwrap();
+        assert_eq!(migrate(&tx, "store", STORE).await.unwrap(), latest(STORE));
+        assert_eq!(
+            migrate(&tx, "outbox", OUTBOX).await.unwrap(),
+            latest(OUTBOX)
+        );
         tx.commit().await.unwrap();
     }
 }

@@ -1,49 +1,24 @@
 //! The embedded backend: one SQLite file in WAL mode, one writer thread doing
 //! group commits, and a few read-only connections for the readers.
 
-/// The task columns, in the order `codec::decode_task` reads them. A macro so
-/// that queries are literals, built once at compile time.
-macro_rules! task_columns {
-    () => {
-        "id, version_id, tenant, sender_asid, idempotency_keys, provider_identifier, patient_id, \
-         nhs_number, patient_name, source_org_id, task_type, text, received_at, sender_ods, \
-         sender_name, practitioner_sds_id, practitioner_name, role_code, role_display, trace_id, \
-         resource"
-    };
-}
-
-/// The audit columns, in the order `codec::decode_audit` reads them.
-macro_rules! audit_columns {
-    () => {
-        "time, tenant, trace_id, from_asid, to_asid, interaction, method, path, \
-         practitioner_sds_id, organisation_ods, status, error_code, task_id"
-    };
-}
-
-/// The SSP audit columns, in the order `codec::decode_ssp_audit` reads them.
-macro_rules! ssp_audit_columns {
-    () => {
-        "time, trace_id, from_asid, to_asid, interaction, method, target, status, duration_us, \
-         refusal"
-    };
-}
-
 mod checkpointer;
 mod codec;
 mod readers;
-mod schema;
+pub(crate) mod schema;
 mod writer;
 
 pub use schema::SCHEMA_VERSION;
 
+use crate::rows::audit::{audit_columns, ssp_audit_columns};
+use crate::rows::task::{TaskRow, task_columns};
 use crate::{CreateOutcome, Store, StoreError};
-use codec::EncodedTask;
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::reference::ReferenceData;
-use gpc_domain::task::{BusinessIdentifier, NewTask, StoredTask};
+use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedTask};
+use gpc_domain::{Asid, OdsCode};
 use jiff::Timestamp;
 use readers::Readers;
-use rusqlite::{Connection, OpenFlags, Params, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, Params, params};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -94,7 +69,8 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating the directory and file when needed) `data_dir/gpc-tasks.db`,
-    /// migrates it to this binary's schema and seeds the demo region into a new file.
+    /// and migrates it to this binary's schema. Reference data is the caller's
+    /// to write (`Store::upsert_reference`).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Busy(format!("cannot create the data directory: {e}")))?;
@@ -111,7 +87,6 @@ impl SqliteStore {
         .map_err(db_err)?;
         configure_writer(&conn)?;
         let version = schema::migrate(&mut conn)?;
-        seed_if_new(&mut conn)?;
         let checkpointer = checkpointer::Checkpointer::spawn(&path, Arc::clone(&plain))?;
         let writer = Writer::spawn(conn, checkpointer, Arc::clone(&plain))?;
         tracing::info!(path = %path.display(), schema_version = version, "store opened");
@@ -181,21 +156,10 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn seed_if_new(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
-    if codec::reference_is_empty(&tx)? {
-        codec::insert_reference(&tx, &gpc_directory::demo_region()).map_err(db_err)?;
-        tracing::info!("store seeded with the demo region");
-    }
-    tx.commit().map_err(db_err)
-}
-
 /// JSON encoding is CPU work; done on a blocking thread so that a large bulk
 /// load does not stall the async workers.
-async fn encode_off_thread(tasks: Vec<NewTask>) -> Result<Vec<EncodedTask>, StoreError> {
-    tokio::task::spawn_blocking(move || tasks.into_iter().map(EncodedTask::new).collect())
+async fn encode_off_thread(tasks: Vec<NewTask>) -> Result<Vec<TaskRow>, StoreError> {
+    tokio::task::spawn_blocking(move || tasks.into_iter().map(TaskRow::new).collect())
         .await
         .map_err(|e| StoreError::Other(format!("encoding task failed: {e}")))?
 }
@@ -225,7 +189,7 @@ pub(crate) fn query_tasks(
     conn: &Connection,
     sql: &str,
     params: impl Params,
-) -> Result<Vec<NewTask>, StoreError> {
+) -> Result<Vec<ReceivedTask>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(db_err)?;
     let mut rows = stmt.query(params).map_err(db_err)?;
     let mut out = Vec::new();
@@ -241,13 +205,23 @@ impl Store for SqliteStore {
         self.read(codec::read_reference).await
     }
 
+    async fn upsert_reference(&self, data: &ReferenceData) -> Result<(), StoreError> {
+        let data = data.clone();
+        self.writer
+            .call(|reply| Op::Reference {
+                data: Box::new(data),
+                reply,
+            })
+            .await
+    }
+
     async fn create_serialised(
         &self,
         task: NewTask,
         resource_json: String,
         audit: AuditRecord,
     ) -> Result<CreateOutcome, StoreError> {
-        let task = Box::new(EncodedTask::with_json(task, resource_json)?);
+        let task = Box::new(TaskRow::with_json(task, resource_json)?);
         self.writer
             .call(|reply| Op::Create { task, audit, reply })
             .await
@@ -255,11 +229,17 @@ impl Store for SqliteStore {
 
     async fn find_by_identifier(
         &self,
-        tenant: &str,
-        sender_asid: &str,
+        tenant: &OdsCode,
+        sender_asid: &Asid,
         key: &BusinessIdentifier,
-    ) -> Result<Option<StoredTask>, StoreError> {
-        let args = [tenant, sender_asid, &key.system, &key.value].map(str::to_owned);
+    ) -> Result<Option<ReceivedTask>, StoreError> {
+        let args = [
+            tenant.as_str(),
+            sender_asid.as_str(),
+            &key.system,
+            &key.value,
+        ]
+        .map(str::to_owned);
         self.read(move |c| {
             let sql = concat!(
                 "SELECT ",
@@ -272,8 +252,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_task(&self, tenant: &str, id: &str) -> Result<Option<StoredTask>, StoreError> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+    async fn get_task(
+        &self,
+        tenant: &OdsCode,
+        id: &str,
+    ) -> Result<Option<ReceivedTask>, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
         self.read(move |c| {
             let sql = concat!(
                 "SELECT ",
@@ -287,11 +271,11 @@ impl Store for SqliteStore {
 
     async fn inbox(
         &self,
-        tenant: &str,
+        tenant: &OdsCode,
         limit: usize,
         before: Option<(Timestamp, String)>,
-    ) -> Result<Vec<StoredTask>, StoreError> {
-        let tenant = tenant.to_owned();
+    ) -> Result<Vec<ReceivedTask>, StoreError> {
+        let tenant = tenant.as_str().to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let before = match before {
             Some((ts, id)) => Some((codec::timestamp_to_ns(ts)?, id)),
@@ -323,8 +307,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn count_tasks(&self, tenant: &str) -> Result<u64, StoreError> {
-        let tenant = tenant.to_owned();
+    async fn count_tasks(&self, tenant: &OdsCode) -> Result<u64, StoreError> {
+        let tenant = tenant.as_str().to_owned();
         self.read(move |c| {
             c.prepare_cached("SELECT COUNT(*) FROM tasks WHERE tenant = ?1")
                 .and_then(|mut s| s.query_row([tenant], |r| r.get::<_, i64>(0)))

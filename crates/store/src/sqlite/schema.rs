@@ -9,7 +9,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Entry `i` takes the file from version `i` to version `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -154,6 +154,22 @@ CREATE TABLE ssp_audit (
 CREATE INDEX ssp_audit_time ON ssp_audit (time);
 "#;
 
+/// A received task has a life (task-lifecycle.md §1): every task stored
+/// before it was delivered and nothing has happened to it since, so it is
+/// `received` at version 1 with no owner. Reference data is upserted by its
+/// natural keys, which become unique.
+const V2: &str = r#"
+ALTER TABLE tasks ADD COLUMN state TEXT NOT NULL DEFAULT 'received';  -- TaskState::code
+ALTER TABLE tasks ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE tasks ADD COLUMN owner_sds_id TEXT;
+ALTER TABLE tasks ADD COLUMN owner_name TEXT;
+
+CREATE UNIQUE INDEX organisations_ods ON organisations (ods);
+CREATE UNIQUE INDEX patient_records_key ON patient_records (holder, patient_id);
+CREATE UNIQUE INDEX practitioners_id ON practitioners (id);
+CREATE UNIQUE INDEX sharing_agreements_key ON sharing_agreements (sender, receiver, interaction);
+"#;
+
 /// Brings the file up to this binary's schema; returns the version it is at.
 pub(super) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
     apply(conn, MIGRATIONS)
@@ -162,7 +178,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
 /// All pending migrations go in one transaction, so that a failure leaves the
 /// file at its old version, and the version is read inside it, so that two
 /// processes opening one new file do not both apply them.
-fn apply(conn: &mut Connection, migrations: &[&str]) -> Result<u32, StoreError> {
+pub(crate) fn apply(conn: &mut Connection, migrations: &[&str]) -> Result<u32, StoreError> {
     let target = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -4,11 +4,13 @@
 //! is answered only after the commit that holds its write.
 
 use super::checkpointer::Checkpointer;
-use super::codec::{self, EncodedTask};
+use super::codec;
 use super::{PlainHandle, db_err};
+use crate::rows::task::{TaskRow, distinct_keys, task_columns};
 use crate::{CreateOutcome, StoreError};
 use gpc_domain::audit::{AuditRecord, SspAuditRecord};
-use gpc_domain::task::{BusinessIdentifier, NewTask};
+use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedTask};
+use gpc_domain::{Asid, OdsCode};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -22,17 +24,22 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub(super) enum Op {
     Create {
-        task: Box<EncodedTask>,
+        task: Box<TaskRow>,
         audit: AuditRecord,
         reply: Reply<CreateOutcome>,
     },
     Audit(AuditRecord),
     SspAudit(SspAuditRecord),
     Bulk {
-        tasks: Vec<EncodedTask>,
+        tasks: Vec<TaskRow>,
         reply: Reply<()>,
     },
     Flush(Reply<()>),
+    /// Reference data to insert or update, in one transaction of its own.
+    Reference {
+        data: Box<gpc_domain::reference::ReferenceData>,
+        reply: Reply<()>,
+    },
 }
 
 /// The sending side; dropping it lets the thread drain the queue, commit and stop.
@@ -95,7 +102,7 @@ const WRITER_NICE: i32 = -10;
 /// Every create waits for this one thread, which shares two cores with the
 /// request workers: when it waits for a CPU, every waiter of its batch
 /// waits too. Raised above them (creates at 64 connections measured +8 to
-/// +15 %, bench/run's quick A/B in the README) when the process may
+/// +15 %, bench/run's quick A/B in bench/README.md) when the process may
 /// (root or `CAP_SYS_NICE`); otherwise it runs at the normal priority.
 fn raise_priority() {
     #[cfg(target_os = "linux")]
@@ -197,6 +204,10 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
                 done.push(Done::Unit(reply, result));
             }
             Op::Flush(reply) => done.push(Done::Unit(reply, Ok(()))),
+            Op::Reference { data, reply } => {
+                let result = in_savepoint(&tx, |c| codec::upsert_reference(c, &data));
+                done.push(Done::Unit(reply, result));
+            }
         }
         // SQLite rolls the whole transaction back on some errors (disk full,
         // I/O); going on would run the rest of the batch outside any
@@ -262,7 +273,7 @@ fn fail_all(ops: Vec<Op>, err: &StoreError) {
             Op::Create { reply, .. } => {
                 let _ = reply.send(Err(err.clone()));
             }
-            Op::Bulk { reply, .. } | Op::Flush(reply) => {
+            Op::Bulk { reply, .. } | Op::Flush(reply) | Op::Reference { reply, .. } => {
                 let _ = reply.send(Err(err.clone()));
             }
             Op::Audit(_) | Op::SspAudit(_) => audits += 1,
@@ -310,10 +321,10 @@ struct Abandon(String);
 /// what this op wrote. The outer error abandons the whole batch.
 fn create(
     conn: &Connection,
-    task: EncodedTask,
+    task: TaskRow,
     audit: &AuditRecord,
 ) -> Result<Result<CreateOutcome, StoreError>, Abandon> {
-    let t = &task.task;
+    let t = &task.task.task;
     let keys = distinct_keys(t);
     // Earlier ops of this batch are visible here, so duplicates within one
     // batch resolve in arrival order like duplicates across batches.
@@ -357,17 +368,6 @@ fn existing_holder(
     Ok(CreateOutcome::Existing(existing))
 }
 
-/// The request's keys without repeats (identifier and If-None-Exist may be one key).
-fn distinct_keys(t: &NewTask) -> Vec<&BusinessIdentifier> {
-    let mut keys: Vec<&BusinessIdentifier> = Vec::with_capacity(t.idempotency_keys.len());
-    for key in &t.idempotency_keys {
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    }
-    keys
-}
-
 /// Inserts the key for `t`; false when another task already holds it.
 fn claim_key(conn: &Connection, t: &NewTask, key: &BusinessIdentifier) -> Result<bool, StoreError> {
     conn.prepare_cached(
@@ -376,8 +376,8 @@ fn claim_key(conn: &Connection, t: &NewTask, key: &BusinessIdentifier) -> Result
     )
     .and_then(|mut s| {
         s.execute(params![
-            t.tenant,
-            t.provenance.sender_asid,
+            t.tenant.as_str(),
+            t.provenance.sender_asid.as_str(),
             key.system,
             key.value,
             t.id
@@ -407,8 +407,8 @@ fn undo(
         )?;
         for key in keys {
             delete_key.execute(params![
-                t.tenant,
-                t.provenance.sender_asid,
+                t.tenant.as_str(),
+                t.provenance.sender_asid.as_str(),
                 key.system,
                 key.value,
                 t.id
@@ -425,11 +425,11 @@ fn undo(
 
 /// The benchmark fast path: no audit, no lookup before the insert. A key
 /// already held keeps its first task, as `create` would have.
-fn bulk(conn: &Connection, tasks: &[EncodedTask]) -> Result<(), StoreError> {
+fn bulk(conn: &Connection, tasks: &[TaskRow]) -> Result<(), StoreError> {
     for task in tasks {
         codec::insert_task(conn, task).map_err(db_err)?;
-        for key in distinct_keys(&task.task) {
-            claim_key(conn, &task.task, key)?;
+        for key in distinct_keys(&task.task.task) {
+            claim_key(conn, &task.task.task, key)?;
         }
     }
     Ok(())
@@ -437,8 +437,8 @@ fn bulk(conn: &Connection, tasks: &[EncodedTask]) -> Result<(), StoreError> {
 
 fn holder_of(
     conn: &Connection,
-    tenant: &str,
-    sender_asid: &str,
+    tenant: &OdsCode,
+    sender_asid: &Asid,
     key: &BusinessIdentifier,
 ) -> Result<Option<String>, StoreError> {
     conn.prepare_cached(
@@ -446,15 +446,16 @@ fn holder_of(
          WHERE tenant = ?1 AND sender_asid = ?2 AND system = ?3 AND value = ?4",
     )
     .and_then(|mut s| {
-        s.query_row(params![tenant, sender_asid, key.system, key.value], |r| {
-            r.get(0)
-        })
+        s.query_row(
+            params![tenant.as_str(), sender_asid.as_str(), key.system, key.value],
+            |r| r.get(0),
+        )
         .optional()
     })
     .map_err(db_err)
 }
 
-fn read_task(conn: &Connection, id: &str) -> Result<Option<NewTask>, StoreError> {
+fn read_task(conn: &Connection, id: &str) -> Result<Option<ReceivedTask>, StoreError> {
     super::query_tasks(
         conn,
         concat!("SELECT ", task_columns!(), " FROM tasks WHERE id = ?1"),

@@ -3,11 +3,25 @@
 #![allow(dead_code)]
 
 use gpc_domain::audit::AuditRecord;
-use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance, TaskType};
+use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance, ReceivedTask, TaskType};
+use gpc_domain::{Asid, NhsNumber, OdsCode};
 use jiff::Timestamp;
 use serde_json::json;
 
 pub const CONSUMER_SYSTEM: &str = "https://consumer.example/order-id";
+
+pub fn ods(code: &str) -> OdsCode {
+    OdsCode::parse(code).unwrap()
+}
+
+pub fn asid(digits: &str) -> Asid {
+    Asid::parse(digits).unwrap()
+}
+
+/// A task as the store holds it straight after its delivery.
+pub fn delivered(task: &NewTask) -> ReceivedTask {
+    ReceivedTask::delivered(task.clone())
+}
 
 pub fn key(value: &str) -> BusinessIdentifier {
     BusinessIdentifier {
@@ -22,19 +36,19 @@ pub fn task(tenant: &str, sender_asid: &str, keys: &[&str], received_at: Timesta
     let provider_identifier = format!("urn:uuid:{}", uuid::Uuid::new_v4());
     NewTask {
         version_id: "1".to_owned(),
-        tenant: tenant.to_owned(),
+        tenant: ods(tenant),
         idempotency_keys: keys.iter().map(|k| key(k)).collect(),
         provider_identifier: provider_identifier.clone(),
         patient_id: "2".to_owned(),
-        nhs_number: "9476719931".to_owned(),
+        nhs_number: NhsNumber::parse("9476719931").unwrap(),
         patient_name: "Mrs Minnie DAWES".to_owned(),
         source_org_id: "5".to_owned(),
         task_type: TaskType::ActionNeeded,
         text: "Please review the patient's medications — 2 items.".to_owned(),
         received_at,
         provenance: Provenance {
-            sender_asid: sender_asid.to_owned(),
-            organisation_ods: "Y00001".to_owned(),
+            sender_asid: asid(sender_asid),
+            organisation_ods: ods("Y00001"),
             organisation_name: "North Lincolnshire Extended Access Hub".to_owned(),
             practitioner_sds_id: "G11111116".to_owned(),
             practitioner_name: "Mrs Melissa PARSONS".to_owned(),
@@ -58,15 +72,15 @@ pub fn task(tenant: &str, sender_asid: &str, keys: &[&str], received_at: Timesta
 pub fn audit_for(task: &NewTask, status: u16) -> AuditRecord {
     AuditRecord {
         time: task.received_at,
-        tenant: task.tenant.clone(),
+        tenant: task.tenant.to_string(),
         trace_id: Some(task.provenance.trace_id.clone()),
-        from_asid: Some(task.provenance.sender_asid.clone()),
+        from_asid: Some(task.provenance.sender_asid.to_string()),
         to_asid: Some("200000000359".to_owned()),
         interaction: Some("urn:nhs:names:services:gpconnect:fhir:rest:create:order".to_owned()),
         method: "POST".to_owned(),
         path: format!("/{}/fhir/Order", task.tenant),
         practitioner_sds_id: Some(task.provenance.practitioner_sds_id.clone()),
-        organisation_ods: Some(task.provenance.organisation_ods.clone()),
+        organisation_ods: Some(task.provenance.organisation_ods.to_string()),
         status,
         error_code: None,
         task_id: Some(task.id.clone()),

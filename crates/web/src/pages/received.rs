@@ -10,7 +10,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use gpc_domain::task::StoredTask;
+use gpc_domain::task::ReceivedTask;
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -79,13 +79,13 @@ pub async fn list(
     render(StatusCode::OK, &page)
 }
 
-fn row(t: &StoredTask) -> ReceivedRow {
+fn row(t: &ReceivedTask) -> ReceivedRow {
     ReceivedRow {
         id: t.id.clone(),
         when: display::when(t.received_at),
         iso: display::iso(t.received_at),
         from: t.provenance.organisation_name.clone(),
-        from_ods: t.provenance.organisation_ods.clone(),
+        from_ods: t.provenance.organisation_ods.to_string(),
         sender: t.provenance.practitioner_name.clone(),
         role: t.provenance.role_display.clone(),
         patient: t.patient_name.clone(),

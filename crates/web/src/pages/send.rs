@@ -143,7 +143,7 @@ pub async fn submit(
     {
         let request = SendRequest {
             user: user.sds_user_id.clone(),
-            from: Some(user.org_ods.clone()),
+            from: Some(user.org_ods.to_string()),
             patient: nhs.as_digits(),
             task_type,
             text: task.details.clone(),

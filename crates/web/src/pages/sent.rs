@@ -60,7 +60,7 @@ pub async fn list(
             when: display::when(t.created_at),
             iso: display::iso(t.created_at),
             to: t.to_name.clone(),
-            to_ods: t.to_ods.clone(),
+            to_ods: t.to_ods.to_string(),
             patient: t.patient_name.clone(),
             nhs_number: display::nhs_number(&t.nhs_number),
             task_type: t.task_type.display(),
@@ -138,7 +138,7 @@ fn view(t: &SentTask) -> SentView {
         from: format!("{} ({})", t.from_name, t.from_ods),
         sender: format!("{}, {}", t.user_name, t.user_role_display),
         to_name: t.to_name.clone(),
-        to_ods: t.to_ods.clone(),
+        to_ods: t.to_ods.to_string(),
         to_address: t.to_address.clone(),
         to_telephone: t.to_telephone.clone(),
         patient: t.patient_name.clone(),
@@ -173,7 +173,7 @@ fn attempt_row(a: &Attempt) -> AttemptRow {
         number: a.number,
         started: display::when_exact(a.started_at),
         finished: display::when_exact(a.finished_at),
-        outcome: a.outcome.as_str(),
+        outcome: a.outcome.label(),
         http_status: a
             .http_status
             .map(|s| s.to_string())

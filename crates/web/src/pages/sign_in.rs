@@ -77,7 +77,8 @@ pub async fn form(
     headers: HeaderMap,
     Query(query): Query<OrgQuery>,
 ) -> Response {
-    let region = app.engine.region();
+    let region = app.engine.reference().current();
+    let region = &*region;
     let user = app.sessions.user(&headers);
     let Some(code) = query.org else {
         return render(
@@ -105,7 +106,8 @@ fn signable<'a>(region: &'a Region, code: &str) -> Option<&'a Organisation> {
 }
 
 pub async fn submit(State(app): State<App>, Form(form): Form<SignInForm>) -> Response {
-    let region = app.engine.region();
+    let region = app.engine.reference().current();
+    let region = &*region;
     let Some(org) = signable(region, &form.org) else {
         let mut errors = FieldErrors::default();
         errors.add("org", "Select the organisation you work for");
@@ -124,7 +126,7 @@ pub async fn submit(State(app): State<App>, Form(form): Form<SignInForm>) -> Res
         sds_user_id: practitioner.sds_user_id.clone(),
         name: practitioner.display_name(),
         role: practitioner.role_display.clone(),
-        org_ods: org.ods.to_string(),
+        org_ods: org.ods.clone(),
         org_name: org.name.clone(),
     };
     tracing::info!(user = %user.sds_user_id, org = %user.org_ods, "demo sign-in");

@@ -68,6 +68,7 @@ impl Spine {
                 ..SspConfig::default()
             },
             consumer,
+            seed: Some(gpc_directory::demo_region()),
             ..ServerConfig::default()
         })
         .await
