@@ -170,19 +170,16 @@ impl Engine {
         sds_user_id: &'a str,
         from: Option<&str>,
     ) -> Result<&'a Practitioner, SendError> {
-        let mut records = self
-            .inner
-            .region
-            .practitioners_by_sds(sds_user_id)
-            .peekable();
-        if records.peek().is_none() {
+        let mut records = self.inner.region.practitioners_by_sds(sds_user_id);
+        let Some(first) = records.next() else {
             return Err(SendError::NotFound(format!(
                 "there is no user with SDS user id {sds_user_id}"
             )));
-        }
+        };
         match from {
-            None => Ok(records.next().expect("peeked")),
-            Some(ods) => records
+            None => Ok(first),
+            Some(ods) => std::iter::once(first)
+                .chain(records)
                 .find(|p| p.organisation.as_str() == ods)
                 .ok_or_else(|| {
                     SendError::InvalidInput(format!("user {sds_user_id} does not work for {ods}"))

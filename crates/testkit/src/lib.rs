@@ -1,6 +1,9 @@
 //! Test support shared by the integration tests: a real server on a free port with its own data directory,
 //! and builders for the headers, JWTs and Orders a consumer sends.
 
+// Test support panics on purpose: a helper failing is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod delay_proxy;
 
 pub use delay_proxy::DelayProxy;

@@ -218,6 +218,8 @@ fn parse_gender(code: &str) -> Result<Gender, StoreError> {
         .ok_or_else(|| corrupt("gender"))
 }
 
+// An index into reference rows held in memory, of which there cannot be 2^31.
+#[allow(clippy::expect_used)]
 fn position(i: usize) -> i32 {
     i32::try_from(i).expect("fewer than 2^31 reference rows")
 }
