@@ -6,6 +6,9 @@
 //!
 //! Every sub-command prints its result as one JSON object on stdout.
 
+// Benchmark support panics on purpose: a helper failing fails the run.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use clap::{Parser, Subcommand};
 use gpc_domain::reference::{Organisation, Patient, Practitioner};
 use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance, TaskType};

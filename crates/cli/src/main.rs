@@ -1,11 +1,300 @@
-//! `gpc-tasks`: parses arguments and calls the library.
+//! The `gpc-tasks` command line: one binary crate, no library (nothing else
+//! links this code).
+// The unit tests' crate sees every dev-dependency, which the integration tests use.
+#![cfg_attr(test, allow(unused_crate_dependencies))]
+
+mod commands;
+mod config_file;
+mod data;
+mod send_commands;
+mod spine_args;
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// mimalloc rather than the system allocator: a request parses and drops
-/// many small JSON values, and bench/run measured the difference (README,
-/// Performance).
+/// many small JSON values, and bench/run measured the difference
+/// (bench/README.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> std::process::ExitCode {
-    gpc_cli::run()
+fn main() -> ExitCode {
+    run()
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gpc-tasks",
+    version,
+    about = "GP Connect Task Management: provider, inbox and audit"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataArgs {
+    /// PostgreSQL for every store (received tasks, audit, outbox) instead of
+    /// SQLite in --data-dir, e.g. postgres://user@host/gpc.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Folder of the embedded database (created and loaded with the demo region when empty).
+    #[arg(long, default_value = "./data", env = "GPC_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server: every provider endpoint of the demo region.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080", env = "GPC_LISTEN")]
+        listen: SocketAddr,
+        /// Base of absolute URLs (default http://{listen}, https with --tls-cert).
+        #[arg(long, env = "GPC_PUBLIC_URL")]
+        public_url: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        tls: spine_args::TlsArgs,
+        #[command(flatten)]
+        ssp: spine_args::SspArgs,
+        #[command(flatten)]
+        consumer: send_commands::ConsumerArgs,
+    },
+    /// Run only the provider endpoints, configured by a TOML file (see README).
+    Provider {
+        #[arg(long, env = "GPC_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run only the Spine Security Proxy, configured by a TOML file; it
+    /// forwards only to providers under `urls.provider`.
+    Ssp {
+        #[arg(long, env = "GPC_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run only the directory APIs (PDS, SDS, ODS), configured by a TOML file;
+    /// SDS lists provider endpoints under `urls.provider`.
+    Directory {
+        #[arg(long, env = "GPC_CONFIG")]
+        config: PathBuf,
+    },
+    /// Generate a development CA and a certificate and key for the SSP and for
+    /// every demo organisation with an ASID (subject CN = the ASID).
+    Certs {
+        /// Folder to write ca.pem, ssp.pem/.key and {ODS}.pem/.key into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the tasks an organisation received, newest first.
+    Inbox {
+        /// ODS code of the receiving organisation.
+        #[arg(long)]
+        org: String,
+        /// At most this many tasks.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Show the provider audit trail (or, with --ssp, the SSP's), newest first.
+    Audit {
+        /// Only requests to this organisation (ODS code).
+        #[arg(long, conflicts_with = "ssp")]
+        org: Option<String>,
+        /// The Spine Security Proxy's audit trail instead of the providers'.
+        #[arg(long)]
+        ssp: bool,
+        /// Only records at or after this time (RFC 3339, e.g. 2026-11-25T09:00:00Z, or a date).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Send a task or notification about one patient, and follow it until it is
+    /// delivered, rejected or failed. Exit code 0 delivered, 2 rejected or no
+    /// electronic route, 3 failed.
+    Send {
+        /// SDS user id of the person sending (e.g. G11111116).
+        #[arg(long = "as", value_name = "SDS_USER_ID")]
+        user: String,
+        /// NHS number of the patient (spaces allowed).
+        #[arg(long)]
+        patient: String,
+        /// "action" (action needed) or "info" (information only).
+        #[arg(long = "type", value_parser = send_commands::parse_task_type)]
+        task_type: gpc_domain::task::TaskType,
+        /// What the recipient should know or do.
+        #[arg(long)]
+        text: String,
+        /// ODS code of the recipient (default: the patient's registered practice, from PDS).
+        #[arg(long)]
+        to: Option<String>,
+        /// ODS code of the sending organisation (default: the user's).
+        #[arg(long)]
+        from: Option<String>,
+        /// Events and the result as JSON lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: send_commands::NetworkArgs,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the tasks an organisation sent, newest first, with their attempts.
+    Sent {
+        /// ODS code of the sending organisation.
+        #[arg(long)]
+        from: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Retry a task that failed, and follow it (exit codes as for send).
+    Retry {
+        /// The sent task's id (from `send` or `sent`).
+        task: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: send_commands::NetworkArgs,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// Runs the command line; the exit code says how it went.
+fn run() -> ExitCode {
+    // Usage errors exit 1, not clap's 2: `send` reserves 2 for a rejected task.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve {
+                listen,
+                public_url,
+                data,
+                tls,
+                ssp,
+                consumer,
+            } => {
+                let config = gpc_server::ServerConfig {
+                    listen,
+                    public_url,
+                    data_dir: data.data_dir,
+                    database_url: data.database_url,
+                    tls: tls.config(),
+                    ssp: ssp.config(),
+                    parts: gpc_server::Parts::ALL,
+                    consumer: Some(consumer.config()),
+                    limits: gpc_server::limits::Limits::from_env()?,
+                    seed: Some(gpc_directory::demo_region()),
+                };
+                commands::serve(config).await
+            }
+            Command::Provider { config } => {
+                commands::serve_part(&config, gpc_server::Parts::PROVIDER).await
+            }
+            Command::Ssp { config } => commands::serve_part(&config, gpc_server::Parts::SSP).await,
+            Command::Directory { config } => {
+                commands::serve_part(&config, gpc_server::Parts::DIRECTORY).await
+            }
+            Command::Certs { out } => commands::certs(&out),
+            Command::Inbox {
+                org,
+                limit,
+                json,
+                data,
+            } => commands::inbox(&data, &org, limit, json).await,
+            Command::Audit {
+                ssp: true,
+                since,
+                limit,
+                json,
+                data,
+                ..
+            } => commands::ssp_audit(&data, since, limit, json).await,
+            Command::Audit {
+                org,
+                since,
+                limit,
+                json,
+                data,
+                ssp: false,
+            } => commands::audit(&data, org, since, limit, json).await,
+            Command::Send {
+                user,
+                patient,
+                task_type,
+                text,
+                to,
+                from,
+                json,
+                net,
+                data,
+            } => {
+                let args = send_commands::SendArgs {
+                    user,
+                    patient,
+                    task_type,
+                    text,
+                    to,
+                    from,
+                    json,
+                };
+                return send_commands::send(&data, &net, args).await;
+            }
+            Command::Sent {
+                from,
+                limit,
+                json,
+                data,
+            } => return send_commands::sent(&data, &from, limit, json).await,
+            Command::Retry {
+                task,
+                json,
+                net,
+                data,
+            } => return send_commands::retry(&data, &net, &task, json).await,
+        }
+        .map(|()| ExitCode::SUCCESS)
+    });
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,6 +1,11 @@
 //! The `gpc-tasks` binary: serve on a fresh data directory, survive SIGKILL,
 //! shut down on Ctrl-C, and show the inbox and the audit trail.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_testkit::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -2,6 +2,11 @@
 //! SSP and directory in one, the provider apart where it must go down or
 //! answer too slowly), for every scenario of the capability.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_domain::audit::SspAuditFilter;
 use gpc_server::ServerConfig;
 use gpc_store::{SqliteStore, Store};

@@ -4,6 +4,11 @@
 //! once, every outbox task is delivered exactly once, and both SQLite files
 //! pass `PRAGMA integrity_check`.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_server::ServerConfig;
 use gpc_store::{SqliteStore, Store};
 use gpc_testkit::*;

@@ -3,6 +3,11 @@
 //! at the most detailed level, which must hold no NHS number, no name of a
 //! patient or user and no task text.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_server::ServerConfig;
 use gpc_store::{SqliteStore, Store};
 use gpc_testkit::TestServer;

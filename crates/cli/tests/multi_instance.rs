@@ -1,6 +1,11 @@
 //! Several instances, one system: two `gpc-tasks serve` processes on one
 //! PostgreSQL database (from `TEST_DATABASE_URL`; CI always sets it).
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_domain::sent::{SendStatus, SentTask};
 use gpc_domain::task::TaskType;
 use gpc_store::test_support::TestDatabase;

@@ -526,7 +526,7 @@ pub fn demo_region() -> ReferenceData {
             ods: ods(o.ods),
             name: o.name.to_owned(),
             care_setting: o.care_setting.to_owned(),
-            asid: o.asid.map(|a| Asid::parse(a).expect("demo ASID is digits")),
+            asid: o.asid.map(|a| demo(Asid::parse(a), "demo ASID is digits")),
             receives_tasks: o.receives_tasks,
             telephone: o.telephone.to_owned(),
             site_codes: o.sites.iter().map(|s| (*s).to_owned()).collect(),
@@ -539,7 +539,10 @@ pub fn demo_region() -> ReferenceData {
         .enumerate()
         .map(|(i, p)| Patient {
             id: (i + 1).to_string(),
-            nhs_number: NhsNumber::parse(p.nhs).expect("demo NHS number passes Modulus 11"),
+            nhs_number: demo(
+                NhsNumber::parse(p.nhs).ok(),
+                "demo NHS number passes Modulus 11",
+            ),
             title: p.title.to_owned(),
             given: p.given.to_owned(),
             family: p.family.to_owned(),
@@ -625,7 +628,7 @@ fn patient_records(organisations: &[Organisation], patients: &[Patient]) -> Vec<
         }
         if code == "GPC001" {
             let hopley = patients.iter().find(|p| p.family == "HOPLEY");
-            let hopley = hopley.expect("HOPLEY is in the demo region");
+            let hopley = demo(hopley, "HOPLEY is in the demo region");
             let left = Some(date(HOPLEY_LEFT_GPC001));
             records.push(record(holder, hopley, RelationshipType::Registered, left));
         }
@@ -650,11 +653,20 @@ fn patient_records(organisations: &[Organisation], patients: &[Patient]) -> Vec<
 }
 
 fn ods(code: &str) -> OdsCode {
-    OdsCode::parse(code).expect("demo ODS code is well formed")
+    demo(OdsCode::parse(code), "demo ODS code is well formed")
 }
 
 fn date(iso: &str) -> Date {
-    iso.parse().expect("demo date is ISO 8601")
+    demo(iso.parse().ok(), "demo date is ISO 8601")
+}
+
+/// A value parsed or found in the constant tables above. They cannot fail
+/// but by a typo in them, which the unit tests below (building the region)
+/// find; so a failure panics.
+#[allow(clippy::expect_used)]
+#[track_caller]
+fn demo<T>(parsed: Option<T>, what: &str) -> T {
+    parsed.expect(what)
 }
 
 fn address((lines, city, postcode): (&[&str], &str, &str)) -> Address {

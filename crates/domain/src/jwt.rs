@@ -201,6 +201,8 @@ impl<'de> Deserialize<'de> for ClaimName {
 
 impl RawPayload<'_> {
     fn text(&self, name: &str) -> Result<&RawValue, ProviderError> {
+        // Callers pass a literal from CLAIMS; another name is a bug to panic on.
+        #[allow(clippy::expect_used)]
         let index = CLAIMS
             .iter()
             .position(|c| *c == name)

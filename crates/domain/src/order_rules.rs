@@ -94,13 +94,15 @@ pub fn validate_order<'r>(
         .map(Vec::as_slice)
         .unwrap_or_default();
     for (i, resource) in contained.iter().enumerate() {
-        let kind = resource.get("resourceType").and_then(Value::as_str);
-        if kind != Some("Basic") {
+        let basic = resource
+            .as_object()
+            .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Basic"));
+        let Some(basic) = basic else {
             return Err(invalid(format!(
                 "Order.contained[{i}] must be a Basic task description"
             )));
-        }
-        if !has_profile(resource.as_object().expect("validated"), PROFILE_TASK_BASIC) {
+        };
+        if !has_profile(basic, PROFILE_TASK_BASIC) {
             return Err(invalid(format!(
                 "Order.contained[{i}].meta.profile must contain {PROFILE_TASK_BASIC}"
             )));

@@ -1,6 +1,11 @@
 //! Property tests: NHS numbers parse and format as spec §9 says, and the
 //! JWT decoder never panics, whatever the header holds.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gpc_domain::jwt::{ClaimCache, LIFETIME_SECONDS, decode};

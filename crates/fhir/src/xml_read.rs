@@ -516,8 +516,8 @@ impl Fields {
     }
 
     fn push(&mut self, name: &str, value: Option<Value>, companion: Option<Value>, many: bool) {
-        let entry = match self.entries.iter_mut().position(|e| e.name == name) {
-            Some(i) => &mut self.entries[i],
+        let i = match self.entries.iter().position(|e| e.name == name) {
+            Some(i) => i,
             None => {
                 self.entries.push(Entry {
                     name: name.to_owned(),
@@ -525,9 +525,10 @@ impl Fields {
                     companions: Vec::new(),
                     many,
                 });
-                self.entries.last_mut().expect("just pushed")
+                self.entries.len() - 1
             }
         };
+        let entry = &mut self.entries[i];
         entry.values.push(value);
         entry.companions.push(companion);
     }

@@ -1,6 +1,11 @@
 //! Property tests: the body parsers and the validator never panic, whatever
 //! arrives, and a valid Order written as XML reads back as itself.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_fhir::{Format, parse_body, validate_resource, xml};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};

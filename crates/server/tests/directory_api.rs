@@ -2,6 +2,11 @@
 //! server, and the HTTP directory client against them: the client must read
 //! back exactly what the embedded directory knows.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_directory::{
     Directory, DirectoryError, DirectoryUrls, EmbeddedDirectory, HttpDirectory, demo_region,
 };

@@ -25,6 +25,11 @@
 //! Strings may hold `{{repeat:N:text}}`, `{{close:N}}` (N `}`), `{{base}}`, `{{root}}`,
 //! `{{authority}}`, `{{authority_port}}`, `{{today}}`, `{{yesterday}}`, `{{uuid}}`.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod raw_http;
 
 use base64::Engine as _;

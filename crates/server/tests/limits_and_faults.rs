@@ -3,6 +3,11 @@
 //! a request stuck in its handler, header fields too large or too many, and
 //! a store that stays locked. None of them is a 500 or takes the server down.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod raw_http;
 
 use gpc_server::ServerConfig;

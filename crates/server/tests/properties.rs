@@ -3,6 +3,11 @@
 //! the SSP's target check never accepts a URL outside the endpoint, and a
 //! Create Task's validation never panics however the Order is mangled.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_domain::Region;
 use gpc_domain::order_rules::{london_today, validate_order};
 use gpc_server::provider::search_params::identifier;

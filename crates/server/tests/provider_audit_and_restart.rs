@@ -1,5 +1,10 @@
 //! Every provider request is audited; accepted tasks survive a restart.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_domain::audit::AuditFilter;
 use gpc_store::Store;
 use gpc_testkit::*;

@@ -1,6 +1,11 @@
 //! Spec §3.1, §3.2 and §3.5: the Spine headers, interaction ids, paths,
 //! verbs and the headers on every response.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_testkit::*;
 
 #[tokio::test]

@@ -1,6 +1,11 @@
 //! Spec §4: Create Task, every check of §4.2 in order, §4.3 on success,
 //! idempotency and the inbox.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_testkit::*;
 use serde_json::{Value, json};
 

@@ -1,6 +1,11 @@
 //! Spec §3.4 and §3.5: content types, response format, XML both ways, gzip,
 //! ETag and If-None-Match.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_testkit::*;
 use std::io::Read;
 

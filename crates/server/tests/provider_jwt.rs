@@ -1,5 +1,10 @@
 //! Spec §3.3: the JWT, every claim rule with its 400 or 422.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_testkit::*;
 use serde_json::{Value, json};
 

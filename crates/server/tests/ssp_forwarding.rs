@@ -1,6 +1,11 @@
 //! Consumer → SSP → provider over plain HTTP: what is forwarded, and that the
 //! provider's answer comes back unchanged.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod ssp_support;
 
 use gpc_domain::audit::{AuditFilter, SspAuditFilter};

@@ -3,6 +3,11 @@
 //! certificate, the SSP accepts any certificate of the CA and holds its
 //! holder to the ASID the certificate names.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod ssp_support;
 
 use gpc_server::ServerConfig;

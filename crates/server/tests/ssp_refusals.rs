@@ -1,6 +1,11 @@
 //! Every refusal of the SSP (spec §7), in order, with its status, code and
 //! diagnostics, and the audit row each request leaves.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod ssp_support;
 
 use gpc_domain::audit::SspAuditFilter;

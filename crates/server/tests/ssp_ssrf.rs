@@ -4,6 +4,11 @@
 //! Requests are written byte for byte: an HTTP client would normalise `..`
 //! and percent-encoded dots away before they reached the SSP.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod ssp_support;
 
 use gpc_server::ServerConfig;

@@ -4,6 +4,9 @@
 //! as one system. Both pass one conformance suite (`tests/store_conformance.rs`,
 //! `tests/outbox.rs`). `open_store` and `open_outbox` choose between them.
 
+// The unit tests' crate sees every dev-dependency, which the integration tests use.
+#![cfg_attr(test, allow(unused_crate_dependencies))]
+
 pub mod outbox;
 mod postgres;
 mod rows;

@@ -3,6 +3,9 @@
 //! the tests of other crates (several `serve` processes on one database, say)
 //! can use the same rules as the store's own.
 
+// Test support panics on purpose: a helper failing is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::sync::Once;
 use tokio_postgres::NoTls;

@@ -3,6 +3,11 @@
 //! against `Arc<dyn Outbox>` and run on every backend, as
 //! `store_conformance.rs` is; the PostgreSQL run needs `TEST_DATABASE_URL`.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gpc_domain::sent::{Attempt, SendStatus, SentTask};
 use gpc_domain::task::TaskType;
 use gpc_store::outbox::Outbox;

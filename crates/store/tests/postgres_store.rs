@@ -3,6 +3,11 @@
 //! `open_store` and `open_outbox`. Needs `TEST_DATABASE_URL`, like the
 //! PostgreSQL half of the conformance suites.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{asid, at, audit_for, delivered, key, ods, task};

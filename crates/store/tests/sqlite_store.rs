@@ -1,6 +1,11 @@
 //! What only the SQLite backend has: its file, its schema version, the bulk
 //! path, and durability when the process is killed.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{asid, at, audit_for, delivered, key, ods, task};

@@ -4,6 +4,11 @@
 //! The PostgreSQL run needs `TEST_DATABASE_URL` (`scripts/with-postgres`
 //! sets it); without it, it says so once and its tests return at once.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{asid, at, audit_for, delivered, key, ods, task};
@@ -220,7 +225,7 @@ mod suite {
         for t in &tasks {
             assert_eq!(
                 create(&*store, t).await,
-                CreateOutcome::Created(delivered(&t))
+                CreateOutcome::Created(delivered(t))
             );
         }
         assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 2);

@@ -1,6 +1,9 @@
 //! Test support shared by the integration tests: a real server on a free port with its own data directory,
 //! and builders for the headers, JWTs and Orders a consumer sends.
 
+// Test support panics on purpose: a helper failing is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod delay_proxy;
 
 pub use delay_proxy::DelayProxy;
@@ -58,7 +61,10 @@ impl TestServer {
     /// config listens on a free loopback port. A new store gets the demo
     /// region, as `gpc-tasks serve` gives it, unless `config` seeds another.
     pub async fn start_with(dir: TempDir, config: ServerConfig) -> Self {
-        let seed = config.seed.clone().or_else(|| Some(gpc_directory::demo_region()));
+        let seed = config
+            .seed
+            .clone()
+            .or_else(|| Some(gpc_directory::demo_region()));
         let running: Running = gpc_server::bind(ServerConfig {
             data_dir: dir.path().to_path_buf(),
             seed,

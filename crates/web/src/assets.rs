@@ -124,12 +124,12 @@ pub async fn serve(
     } else {
         "public, max-age=300"
     };
+    // A quoted hex number is always a valid header value.
+    #[allow(clippy::expect_used)]
+    let etag_value = HeaderValue::from_str(&etag).expect("hex is a valid header value");
     let cache_headers = [
         (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
-        (
-            header::ETAG,
-            HeaderValue::from_str(&etag).expect("hex is a valid header value"),
-        ),
+        (header::ETAG, etag_value),
     ];
     let matches = headers
         .get(header::IF_NONE_MATCH)

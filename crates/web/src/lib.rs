@@ -8,6 +8,9 @@
 //! from the network is HTML-escaped unless a template says otherwise (none
 //! does).
 
+// The unit tests' crate sees every dev-dependency, which the integration tests use.
+#![cfg_attr(test, allow(unused_crate_dependencies))]
+
 mod assets;
 mod display;
 mod pages;

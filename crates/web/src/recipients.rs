@@ -62,7 +62,7 @@ impl Recipients {
     }
 
     fn cached(&self, ods: &str) -> Option<Recipient> {
-        let cache = self.cache.lock().expect("recipient cache lock");
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .get(ods)
             .filter(|(at, _)| at.elapsed() < FRESH_FOR)
@@ -90,7 +90,7 @@ impl Recipients {
         };
         self.cache
             .lock()
-            .expect("recipient cache lock")
+            .unwrap_or_else(|p| p.into_inner())
             .insert(recipient.ods.clone(), (Instant::now(), recipient.clone()));
         Ok(Some(recipient))
     }

@@ -2,6 +2,11 @@
 //! as a clinician uses it, against the real server, SSP and providers.
 //! Screenshots of the main pages go to `target/ui-screenshots/`.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::World;

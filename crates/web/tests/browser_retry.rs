@@ -2,6 +2,11 @@
 //! automatic retries, offers Retry and the telephone, and is delivered when
 //! retried once the provider is back.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::webdriver::Driver;

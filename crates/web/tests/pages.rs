@@ -1,6 +1,11 @@
 //! The UI over plain HTTP, as a browser without scripts uses it: a real
 //! engine sending through the real SSP to real providers.
 
+// A test crate sees every dev-dependency of its package, and uses only some.
+#![allow(unused_crate_dependencies)]
+// Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Browser, World, between};

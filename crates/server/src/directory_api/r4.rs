@@ -42,27 +42,21 @@ pub fn patient(p: &TracedPatient) -> Value {
         "gender": p.gender.as_fhir(),
         "birthDate": p.birth_date.to_string(),
     });
-    let fields = r.as_object_mut().expect("a Patient is an object");
     if let Some(died) = p.deceased {
-        fields.insert("deceasedDateTime".into(), json!(died.to_string()));
+        r["deceasedDateTime"] = json!(died.to_string());
     }
     if p.restricted {
         return r;
     }
     if let Some(a) = &p.address {
-        fields.insert("address".into(), json!([address(a, "home")]));
+        r["address"] = json!([address(a, "home")]);
     }
     if let Some(phone) = &p.telephone {
-        fields.insert(
-            "telecom".into(),
-            json!([{"system": "phone", "value": phone, "use": "home"}]),
-        );
+        r["telecom"] = json!([{"system": "phone", "value": phone, "use": "home"}]);
     }
     if let Some(gp) = &p.registered_practice {
-        fields.insert(
-            "generalPractitioner".into(),
-            json!([{"type": "Organization", "identifier": ods_identifier(gp)}]),
-        );
+        r["generalPractitioner"] =
+            json!([{"type": "Organization", "identifier": ods_identifier(gp)}]);
     }
     r
 }
@@ -114,15 +108,11 @@ pub fn organization(o: &DirectoryOrganisation) -> Value {
         "type": [{"text": o.care_setting}],
         "name": o.name,
     });
-    let fields = r.as_object_mut().expect("an Organization is an object");
     if !o.telephone.is_empty() {
-        fields.insert(
-            "telecom".into(),
-            json!([{"system": "phone", "value": o.telephone, "use": "work"}]),
-        );
+        r["telecom"] = json!([{"system": "phone", "value": o.telephone, "use": "work"}]);
     }
     if let Some(a) = &o.address {
-        fields.insert("address".into(), json!([address(a, "work")]));
+        r["address"] = json!([address(a, "work")]);
     }
     r
 }

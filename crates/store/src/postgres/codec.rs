@@ -139,15 +139,13 @@ pub(super) async fn upsert_reference(
             .await
             .map_err(pg_err)?
             .get(0);
-        let mut next = i64::from(next);
         let stmt = client.prepare(&sql).await.map_err(pg_err)?;
-        for mut cells in rows {
-            cells.insert(0, Cell::Int(next));
+        for (position, mut cells) in (i64::from(next)..).zip(rows) {
+            cells.insert(0, Cell::Int(position));
             client
                 .execute(&stmt, &params(&cells))
                 .await
                 .map_err(pg_err)?;
-            next += 1;
         }
     }
     Ok(())

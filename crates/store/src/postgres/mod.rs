@@ -440,7 +440,7 @@ impl Store for PostgresStore {
             .query(&stmt, &[&tenant, &since, &limit])
             .await
             .map_err(pg_err)?;
-        rows.iter().map(|r| decode_audit(r)).collect()
+        rows.iter().map(decode_audit).collect()
     }
 
     fn record_ssp_audit(&self, record: SspAuditRecord) {
@@ -473,7 +473,7 @@ impl Store for PostgresStore {
             .query(&stmt, &[&since, &limit])
             .await
             .map_err(pg_err)?;
-        rows.iter().map(|r| decode_ssp_audit(r)).collect()
+        rows.iter().map(decode_ssp_audit).collect()
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -253,7 +253,8 @@ pub(crate) async fn migrate(
     component: &str,
     migrations: &[&str],
 ) -> Result<u32, StoreError> {
-    let target = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
+    let target = u32::try_from(migrations.len())
+        .map_err(|_| StoreError::Other("more than 2^32 migrations".into()))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(pg_err)?;
@@ -289,7 +290,8 @@ pub(crate) async fn migrate(
     }
     let now = to_ns(jiff::Timestamp::now())?;
     for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
-        let version = i32::try_from(i + 1).expect("fewer than 2^31 migrations");
+        let version = i32::try_from(i + 1)
+            .map_err(|_| StoreError::Other("more than 2^31 migrations".into()))?;
         tx.batch_execute(sql).await.map_err(|e| {
             StoreError::Other(format!(
                 "migration of the {component} to schema version {version}: {}",

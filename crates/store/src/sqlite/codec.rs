@@ -135,7 +135,7 @@ pub(super) fn upsert_reference(conn: &Connection, data: &ReferenceData) -> Resul
             Some((table.key, KEEP)),
             placeholder,
         );
-        let mut next: i64 = conn
+        let next: i64 = conn
             .query_row(
                 &format!("SELECT COALESCE(MAX(position), -1) + 1 FROM {}", table.name),
                 [],
@@ -143,11 +143,10 @@ pub(super) fn upsert_reference(conn: &Connection, data: &ReferenceData) -> Resul
             )
             .map_err(db_err)?;
         let mut stmt = conn.prepare(&sql).map_err(db_err)?;
-        for cells in rows {
-            let position = Cell::Int(next);
+        for (position, cells) in (next..).zip(rows) {
+            let position = Cell::Int(position);
             stmt.execute(params_from_iter(std::iter::once(&position).chain(&cells)))
                 .map_err(db_err)?;
-            next += 1;
         }
     }
     Ok(())

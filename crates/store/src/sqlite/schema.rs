@@ -179,7 +179,8 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
 /// file at its old version, and the version is read inside it, so that two
 /// processes opening one new file do not both apply them.
 pub(crate) fn apply(conn: &mut Connection, migrations: &[&str]) -> Result<u32, StoreError> {
-    let target = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
+    let target = u32::try_from(migrations.len())
+        .map_err(|_| StoreError::Other("more than 2^32 migrations".into()))?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_err)?;
