@@ -13,6 +13,7 @@ pub mod state;
 pub mod tls;
 
 use axum::Router;
+use gpc_domain::Region;
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::region::{ReferenceLookup, RegionIndex};
 use state::AppState;
@@ -197,7 +198,8 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         .to_owned();
     let provider_base = config.ssp.provider_base.as_deref().unwrap_or(&public_url);
     let ssp = ssp::Ssp::new(&reference, provider_base, &config.ssp)?;
-    let region = RegionIndex::shared(reference);
+    let region_index = Arc::new(RegionIndex::new(Region::new(reference)));
+    let region: Arc<dyn ReferenceLookup> = region_index.clone();
     let directory = gpc_directory::EmbeddedDirectory::new(region.clone(), provider_base);
     let engine = match &config.consumer {
         Some(consumer) => {
@@ -230,6 +232,7 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     let state = AppState {
         store,
         region,
+        region_index,
         public_url: public_url.clone().into(),
         ssp: Arc::new(ssp),
         directory: Arc::new(directory),

@@ -1,14 +1,19 @@
 //! What every handler shares.
 
-use gpc_domain::region::ReferenceLookup;
+use gpc_domain::Region;
+use gpc_domain::reference::ReferenceData;
+use gpc_domain::region::{ReferenceLookup, RegionIndex};
 use gpc_store::Store;
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// The reference data as it stands: take `region.current()` once per request.
+    /// The reference data as it stands: take `region.current()` once per
+    /// request. The provider, the directory and the sending engine share it.
     pub region: Arc<dyn ReferenceLookup>,
+    /// The same index, to replace it (`replace_reference`).
+    pub region_index: Arc<RegionIndex>,
     /// Base of absolute URLs, without a trailing slash (e.g. `http://127.0.0.1:8080`).
     pub public_url: Arc<str>,
     /// The Spine Security Proxy: registry and pooled client.
@@ -32,6 +37,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Puts new reference data in place for every part of this server at
+    /// once: the provider's, directory's and engine's index and the SSP's
+    /// registry. Requests under way finish with the data they started with.
+    pub fn replace_reference(&self, data: ReferenceData) {
+        self.ssp.replace_reference(&data);
+        self.region_index.replace(Region::new(data));
+    }
+
     /// The provider root of an organisation: `{public-url}/{ODS}/DSTU2/1`.
     pub fn provider_root(&self, ods: &str) -> String {
         format!("{}/{ods}/DSTU2/1", self.public_url)

@@ -40,6 +40,8 @@ pub const R1A17_ASID: &str = "200000000363";
 pub struct TestServer {
     pub base: String,
     pub dir: TempDir,
+    /// What the running server's handlers share (to replace its reference data, say).
+    pub state: gpc_server::state::AppState,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), String>>>,
@@ -73,6 +75,7 @@ impl TestServer {
         .await
         .expect("server starts");
         let base = running.public_url.clone();
+        let state = running.state.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(running.serve(async {
             let _ = stopped.await;
@@ -84,6 +87,7 @@ impl TestServer {
         Self {
             base,
             dir,
+            state,
             client,
             stop: Some(stop),
             task: Some(task),

@@ -17,6 +17,7 @@ use crate::provider::ssp_headers::{self, FROM, INTERACTION_ID, TO, TRACE_ID};
 use crate::short;
 use crate::state::AppState;
 use crate::tls::{self, ClientTls, PeerCertificate};
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, header, request::Parts};
@@ -26,6 +27,7 @@ use gpc_domain::audit::SspAuditRecord;
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::spine::{SpineRegistry, SpineSystem};
 use gpc_domain::{Asid, jwt};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where every SSP path starts.
@@ -56,7 +58,10 @@ impl Default for SspConfig {
 
 /// The proxy's shared state: the registry and a pooled client.
 pub struct Ssp {
-    pub registry: SpineRegistry,
+    /// Swapped whole when the reference data is replaced; a request keeps
+    /// the registry it started with.
+    registry: ArcSwap<SpineRegistry>,
+    provider_base: String,
     client: reqwest::Client,
     timeout: Duration,
 }
@@ -89,10 +94,22 @@ impl Ssp {
             .build()
             .map_err(|e| format!("cannot build the SSP's HTTP client: {e}"))?;
         Ok(Self {
-            registry: SpineRegistry::new(data, provider_base),
+            registry: ArcSwap::from_pointee(SpineRegistry::new(data, provider_base)),
+            provider_base: provider_base.to_owned(),
             client,
             timeout: config.timeout,
         })
+    }
+
+    /// The registry as it stands now.
+    pub fn registry(&self) -> Arc<SpineRegistry> {
+        self.registry.load_full()
+    }
+
+    /// Rebuilds the registry from new reference data.
+    pub fn replace_reference(&self, data: &ReferenceData) {
+        self.registry
+            .store(Arc::new(SpineRegistry::new(data, &self.provider_base)));
     }
 }
 
@@ -150,9 +167,10 @@ async fn proxy(
     raw_target: &str,
 ) -> Result<Response, Refusal> {
     let ssp = &state.ssp;
+    let registry = ssp.registry();
     let headers = SpineHeaders::read(parts)?;
-    let from = sender(&ssp.registry, &headers.from, parts)?;
-    let to = ssp.registry.system(&headers.to).ok_or_else(|| {
+    let from = sender(&registry, &headers.from, parts)?;
+    let to = registry.system(&headers.to).ok_or_else(|| {
         Refusal::ReceiverAsid(format!("Ssp-To {} is not a registered ASID", headers.to))
     })?;
     requesting_organisation(&state.claim_cache, parts, from)?;
@@ -160,7 +178,7 @@ async fn proxy(
         Refusal::EndpointVaries(format!("Ssp-To {} has no registered endpoint", headers.to))
     })?;
     let mut url = target::check(raw_target, endpoint).map_err(Refusal::EndpointVaries)?;
-    ssp.registry
+    registry
         .check_flow(from, to, &headers.interaction)
         .map_err(|refusal| Refusal::FlowOfTraffic(refusal.to_string()))?;
     if ![Method::GET, Method::POST, Method::PUT, Method::DELETE].contains(&parts.method) {

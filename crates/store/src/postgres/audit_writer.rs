@@ -6,6 +6,7 @@
 
 use super::connection::{pg_err, to_ns};
 use crate::StoreError;
+use crate::rows::audit::{audit_columns, ssp_audit_columns};
 use gpc_domain::audit::{AuditRecord, SspAuditRecord};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -168,16 +169,17 @@ async fn insert_audits(
     let opt = |f: fn(&AuditRecord) -> Option<&str>| records.iter().map(f).collect::<Vec<_>>();
     let status: Vec<i32> = records.iter().map(|r| i32::from(r.status)).collect();
     tx.execute(
-        "INSERT INTO audit (time, tenant, trace_id, from_asid, to_asid, interaction, method, \
-         path, practitioner_sds_id, organisation_ods, status, error_code, task_id) \
-         SELECT time, tenant, trace_id, from_asid, to_asid, interaction, method, path, \
-                practitioner_sds_id, organisation_ods, status, error_code, task_id \
-         FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                     $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], $12::text[], \
-                     $13::text[]) WITH ORDINALITY \
-              AS r(time, tenant, trace_id, from_asid, to_asid, interaction, method, path, \
-                   practitioner_sds_id, organisation_ods, status, error_code, task_id, n) \
-         ORDER BY n",
+        concat!(
+            "INSERT INTO audit (",
+            audit_columns!(),
+            ") SELECT ",
+            audit_columns!(),
+            " FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], \
+             $12::text[], $13::text[]) WITH ORDINALITY AS r(",
+            audit_columns!(),
+            ", n) ORDER BY n"
+        ),
         &[
             &time,
             &col(|r| &r.tenant),
@@ -215,15 +217,16 @@ async fn insert_ssp(
         .map(|r| i64::try_from(r.duration_us).unwrap_or(i64::MAX))
         .collect();
     tx.execute(
-        "INSERT INTO ssp_audit (time, trace_id, from_asid, to_asid, interaction, method, target, \
-         status, duration_us, refusal) \
-         SELECT time, trace_id, from_asid, to_asid, interaction, method, target, status, \
-                duration_us, refusal \
-         FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                     $7::text[], $8::int[], $9::bigint[], $10::text[]) WITH ORDINALITY \
-              AS r(time, trace_id, from_asid, to_asid, interaction, method, target, status, \
-                   duration_us, refusal, n) \
-         ORDER BY n",
+        concat!(
+            "INSERT INTO ssp_audit (",
+            ssp_audit_columns!(),
+            ") SELECT ",
+            ssp_audit_columns!(),
+            " FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::int[], $9::bigint[], $10::text[]) WITH ORDINALITY AS r(",
+            ssp_audit_columns!(),
+            ", n) ORDER BY n"
+        ),
         &[
             &time,
             &opt(|r| r.trace_id.as_deref()),
