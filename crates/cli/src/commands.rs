@@ -1,8 +1,6 @@
 //! What each sub-command does.
 
 use crate::DataArgs;
-use gpc_domain::OdsCode;
-use gpc_domain::Region;
 use gpc_domain::audit::{AuditFilter, SspAuditFilter};
 use gpc_server::ServerConfig;
 use serde_json::json;
@@ -66,60 +64,6 @@ pub(crate) fn time(t: jiff::Timestamp) -> String {
     t.to_zoned(gpc_domain::order_rules::london())
         .strftime("%Y-%m-%d %H:%M:%S")
         .to_string()
-}
-
-pub async fn inbox(data: &DataArgs, org: &str, limit: usize, as_json: bool) -> Result<(), String> {
-    let ods = OdsCode::parse(org).ok_or_else(|| format!("'{org}' is not an ODS code"))?;
-    let store = data.existing_store().await?;
-    let region = Region::new(store.reference_data().await.map_err(|e| e.to_string())?);
-    if region.tenant(ods.as_str()).is_none() {
-        return Err(format!("{ods} does not receive tasks on this system"));
-    }
-    let tasks = store
-        .inbox(&ods, limit, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !as_json && tasks.is_empty() {
-        println!("no tasks received by {ods}");
-    }
-    for t in tasks {
-        let nhs = t.nhs_number.formatted();
-        let p = &t.provenance;
-        if as_json {
-            let line = json!({
-                "id": t.id,
-                "received_at": t.received_at.to_string(),
-                "from_ods": p.organisation_ods.as_str(),
-                "from_name": p.organisation_name,
-                "practitioner_sds_id": p.practitioner_sds_id,
-                "practitioner_name": p.practitioner_name,
-                "role_code": p.role_code,
-                "role": p.role_display,
-                "nhs_number": t.nhs_number.as_digits(),
-                "patient_name": t.patient_name,
-                "type": t.task_type.display(),
-                "type_code": t.task_type.code(),
-                "text": t.text,
-                "trace_id": p.trace_id,
-            });
-            println!("{line}");
-        } else {
-            println!(
-                "{}  from {} ({}) — {} [{}], {}\n  patient {} {}\n  {}: {}\n",
-                time(t.received_at),
-                p.organisation_name,
-                p.organisation_ods,
-                p.practitioner_name,
-                p.role_display,
-                p.practitioner_sds_id,
-                nhs,
-                t.patient_name,
-                t.task_type.display(),
-                t.text
-            );
-        }
-    }
-    Ok(())
 }
 
 fn parse_since(s: &str) -> Result<jiff::Timestamp, String> {

@@ -8,6 +8,7 @@ mod config_file;
 mod data;
 mod send_commands;
 mod spine_args;
+mod task_commands;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -88,11 +89,19 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// List the tasks an organisation received, newest first.
+    /// List the tasks an organisation received, newest first: by default
+    /// those still to do (received or accepted).
     Inbox {
         /// ODS code of the receiving organisation.
         #[arg(long)]
         org: String,
+        /// open (received and accepted), received, accepted, completed,
+        /// rejected, cancelled, done (the last three) or all.
+        #[arg(long, default_value = "open")]
+        state: String,
+        /// Only tasks this user (SDS user id) owns.
+        #[arg(long)]
+        owner: Option<String>,
         /// At most this many tasks.
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -101,6 +110,13 @@ enum Command {
         json: bool,
         #[command(flatten)]
         data: DataArgs,
+    },
+    /// Work a received task: show it, take it, assign it, complete or reject
+    /// it, add a note. Exit code 0 done, 1 bad input, 2 refused (its state,
+    /// someone else got there first, or no such task for the organisation).
+    Task {
+        #[command(subcommand)]
+        action: TaskAction,
     },
     /// Show the provider audit trail (or, with --ssp, the SSP's), newest first.
     Audit {
@@ -175,6 +191,108 @@ enum Command {
     },
 }
 
+/// Who makes a change, and to which task.
+#[derive(clap::Args, Debug)]
+struct TaskTarget {
+    /// The task's id (from `inbox`).
+    task: String,
+    /// ODS code of the receiving organisation.
+    #[arg(long)]
+    org: String,
+    /// SDS user id of the person making the change; a user of that organisation.
+    #[arg(long = "as", value_name = "SDS_USER_ID")]
+    user: String,
+    /// Make the change only if the task is still at this version.
+    #[arg(long)]
+    version: Option<u32>,
+    /// Print the task and its timeline as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum TaskAction {
+    /// The task and its timeline.
+    Show {
+        task: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Take the task: you own it.
+    Take {
+        #[command(flatten)]
+        target: TaskTarget,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Give the task to a colleague of the same organisation.
+    Assign {
+        #[command(flatten)]
+        target: TaskTarget,
+        /// SDS user id of the colleague.
+        #[arg(long, value_name = "SDS_USER_ID")]
+        to: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Mark the task as done (a notification: as read).
+    Complete {
+        #[command(flatten)]
+        target: TaskTarget,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Decline the task, with the reason the sender will see.
+    Reject {
+        #[command(flatten)]
+        target: TaskTarget,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Add a note without changing the task's state.
+    Note {
+        #[command(flatten)]
+        target: TaskTarget,
+        #[arg(long)]
+        text: String,
+    },
+}
+
+impl TaskAction {
+    async fn run(self) -> Result<ExitCode, String> {
+        use task_commands::ChangeKind;
+        let (target, change, text) = match self {
+            TaskAction::Show {
+                task,
+                org,
+                json,
+                data,
+            } => return task_commands::show(&data, &task, &org, json).await,
+            TaskAction::Take { target, note } => (target, ChangeKind::Take, note),
+            TaskAction::Assign { target, to, note } => (target, ChangeKind::Assign(to), note),
+            TaskAction::Complete { target, note } => (target, ChangeKind::Complete, note),
+            TaskAction::Reject { target, reason } => (target, ChangeKind::Reject, Some(reason)),
+            TaskAction::Note { target, text } => (target, ChangeKind::Note, Some(text)),
+        };
+        let args = task_commands::ChangeArgs {
+            task: target.task,
+            org: target.org,
+            user: target.user,
+            change,
+            text,
+            version: target.version,
+            json: target.json,
+        };
+        task_commands::change(&target.data, args).await
+    }
+}
+
 /// Runs the command line; the exit code says how it went.
 fn run() -> ExitCode {
     // Usage errors exit 1, not clap's 2: `send` reserves 2 for a rejected task.
@@ -233,10 +351,22 @@ fn run() -> ExitCode {
             Command::Certs { out } => commands::certs(&out),
             Command::Inbox {
                 org,
+                state,
+                owner,
                 limit,
                 json,
                 data,
-            } => commands::inbox(&data, &org, limit, json).await,
+            } => {
+                let args = task_commands::InboxArgs {
+                    org,
+                    state,
+                    owner,
+                    limit,
+                    json,
+                };
+                return task_commands::inbox(&data, args).await;
+            }
+            Command::Task { action } => return action.run().await,
             Command::Audit {
                 ssp: true,
                 since,

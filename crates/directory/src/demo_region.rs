@@ -514,6 +514,19 @@ const PRACTITIONERS: &[PractitionerRow] = &[
         GMP.0,
         GMP.1,
     ),
+    // The second users of GPC001 and Y00001 (task-lifecycle.md): a received
+    // task can go to a colleague, and two people can reach for one task.
+    // Last, so that every earlier id stays as it was.
+    (
+        "G50000001",
+        "Mrs",
+        "Helen",
+        "ROSS",
+        "GPC001",
+        "R0570",
+        "Nurse",
+    ),
+    ("G50000002", "Dr", "Omar", "SAYED", "Y00001", GMP.0, GMP.1),
 ];
 
 /// The reference data every new data directory starts with.
@@ -702,7 +715,7 @@ mod tests {
         let data = demo_region();
         assert_eq!(data.organisations.len(), 13);
         assert_eq!(data.patients.len(), 16);
-        assert_eq!(data.practitioners.len(), 13);
+        assert_eq!(data.practitioners.len(), 15);
         // 16 registrations + HOPLEY's ended one + 13 at the hub + 2 x 3 referrals.
         assert_eq!(data.records.len(), 36);
         let ids: Vec<String> = (1..=13).map(|i| i.to_string()).collect();

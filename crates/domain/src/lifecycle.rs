@@ -119,6 +119,19 @@ pub struct Actor {
     pub organisation: OdsCode,
 }
 
+impl Actor {
+    /// The user of a practitioner record, at its organisation.
+    pub fn of(p: &crate::reference::Practitioner) -> Self {
+        Self {
+            sds_user_id: p.sds_user_id.clone(),
+            name: p.display_name(),
+            role_code: p.role_code.clone(),
+            role_display: p.role_display.clone(),
+            organisation: p.organisation.clone(),
+        }
+    }
+}
+
 /// By hand: names are personal data and `{:?}` reaches logs (§5).
 impl fmt::Debug for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1054,5 +1067,124 @@ mod tests {
 
         let (_, plain) = l.apply(&Complete, &a, Receiver, None, None, at()).unwrap();
         assert!(format!("{plain:?}").contains("note: None"));
+    }
+}
+
+/// One change asked of a received task, as a store applies it: the rules of
+/// [`Lifecycle::apply`] and the write happen together, against the task as
+/// it is at that moment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TaskChange {
+    pub change: Change,
+    pub by: Actor,
+    pub party: Party,
+    /// The reason or note; see [`Lifecycle::apply`].
+    pub text: Option<String>,
+    /// Make the change only while the task is at this version.
+    pub expected_version: Option<u32>,
+    pub at: jiff::Timestamp,
+}
+
+/// By hand: the text is about a patient and must not reach logs (§5).
+impl fmt::Debug for TaskChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskChange")
+            .field("change", &self.change)
+            .field("by", &self.by)
+            .field("party", &self.party)
+            .field("text", &self.text.as_ref().map(|_| "…"))
+            .field("expected_version", &self.expected_version)
+            .field("at", &self.at)
+            .finish()
+    }
+}
+
+/// Which received tasks a list shows (task-lifecycle.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxView {
+    pub states: StateFilter,
+    /// Only tasks this SDS user owns.
+    pub owner: Option<String>,
+    /// Only tasks nobody owns.
+    pub unowned: bool,
+}
+
+/// The states a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFilter {
+    All,
+    /// Received and accepted: still to be done.
+    Open,
+    /// Completed, rejected or cancelled.
+    Done,
+    One(TaskState),
+}
+
+impl StateFilter {
+    /// The CLI's `--state` words: `open`, `done`, `all` or a state's code.
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "all" => Some(Self::All),
+            "open" => Some(Self::Open),
+            "done" => Some(Self::Done),
+            code => TaskState::from_code(code).map(Self::One),
+        }
+    }
+
+    pub fn includes(self, state: TaskState) -> bool {
+        match self {
+            Self::All => true,
+            Self::Open => !state.is_final(),
+            Self::Done => state.is_final(),
+            Self::One(s) => s == state,
+        }
+    }
+
+    /// The states it includes, in `TaskState::ALL` order.
+    pub fn states(self) -> Vec<TaskState> {
+        TaskState::ALL
+            .into_iter()
+            .filter(|s| self.includes(*s))
+            .collect()
+    }
+}
+
+impl InboxView {
+    /// Every task, newest first.
+    pub fn all() -> Self {
+        Self {
+            states: StateFilter::All,
+            owner: None,
+            unowned: false,
+        }
+    }
+
+    pub fn of(states: StateFilter) -> Self {
+        Self {
+            states,
+            ..Self::all()
+        }
+    }
+}
+
+#[cfg(test)]
+mod view_tests {
+    use super::*;
+
+    #[test]
+    fn state_filters_name_the_states_of_each_list() {
+        use TaskState::*;
+        assert_eq!(
+            StateFilter::parse("open").unwrap().states(),
+            [Received, Accepted]
+        );
+        assert_eq!(
+            StateFilter::parse("done").unwrap().states(),
+            [Completed, Rejected, Cancelled]
+        );
+        assert_eq!(StateFilter::parse("all").unwrap().states(), TaskState::ALL);
+        assert_eq!(StateFilter::parse("rejected").unwrap().states(), [Rejected]);
+        assert_eq!(StateFilter::parse("Rejected"), None);
+        assert_eq!(StateFilter::parse("closed"), None);
     }
 }

@@ -2,7 +2,7 @@
 //! it stands in its life (task-lifecycle.md §1).
 
 use crate::ids::{Asid, NhsNumber, OdsCode};
-use crate::lifecycle::Lifecycle;
+use crate::lifecycle::{Actor, Lifecycle, Party, TaskState, TimelineEntry};
 use jiff::Timestamp;
 
 /// Task type, value set `gpconnect-task-type-1`.
@@ -97,6 +97,30 @@ impl ReceivedTask {
         Self {
             task,
             life: Lifecycle::delivered(),
+        }
+    }
+}
+
+impl ReceivedTask {
+    /// The delivery as the first entry of the task's timeline: version 1,
+    /// `received`, by the sender's practitioner. The store keeps only the
+    /// changes after it; this one is the task's own provenance.
+    pub fn delivery_entry(&self) -> TimelineEntry {
+        let p = &self.task.provenance;
+        TimelineEntry {
+            version: 1,
+            at: self.task.received_at,
+            by: Actor {
+                sds_user_id: p.practitioner_sds_id.clone(),
+                name: p.practitioner_name.clone(),
+                role_code: p.role_code.clone(),
+                role_display: p.role_display.clone(),
+                organisation: p.organisation_ods.clone(),
+            },
+            party: Party::Sender,
+            state: TaskState::Received,
+            owner: None,
+            note: None,
         }
     }
 }

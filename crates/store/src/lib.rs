@@ -19,6 +19,7 @@ pub use postgres::{PostgresStore, RECEIVED_CHANNEL};
 pub use sqlite::{DATABASE_FILE, SCHEMA_VERSION, SqliteStore};
 
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
+use gpc_domain::lifecycle::{InboxView, Refusal, TaskChange, TimelineEntry};
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, ReceivedTask};
 use gpc_domain::{Asid, OdsCode};
@@ -125,7 +126,36 @@ pub trait Store: Send + Sync + 'static {
         tenant: &OdsCode,
         limit: usize,
         before: Option<(Timestamp, String)>,
+    ) -> Result<Vec<ReceivedTask>, StoreError> {
+        self.inbox_view(tenant, &InboxView::all(), limit, before)
+            .await
+    }
+
+    /// The tasks of `view` (To do, Assigned to me, Unassigned, Done, one
+    /// state), ordered and paged as `inbox`.
+    async fn inbox_view(
+        &self,
+        tenant: &OdsCode,
+        view: &InboxView,
+        limit: usize,
+        before: Option<(Timestamp, String)>,
     ) -> Result<Vec<ReceivedTask>, StoreError>;
+
+    /// Applies `change` to task `id` of `tenant` as the task stands at that
+    /// moment, in one transaction: the rules of `Lifecycle::apply`, then the
+    /// task's new state, version and owner with its timeline entry. Of
+    /// changes made at once against one version (two people taking the task)
+    /// exactly one is applied, across instances; the others are refused with
+    /// the task as the winner left it. `None` when `tenant` has no such task.
+    async fn change_task(
+        &self,
+        tenant: &OdsCode,
+        id: &str,
+        change: TaskChange,
+    ) -> Result<Option<ChangeOutcome>, StoreError>;
+
+    /// The changes of task `id` since its delivery, oldest first.
+    async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError>;
 
     async fn count_tasks(&self, tenant: &OdsCode) -> Result<u64, StoreError>;
 
@@ -186,6 +216,23 @@ impl CreateOutcome {
     pub fn is_created(&self) -> bool {
         matches!(self, CreateOutcome::Created(_))
     }
+}
+
+/// What `change_task` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangeOutcome {
+    /// Applied: the task as it is now, and the entry that records the change.
+    Changed {
+        task: ReceivedTask,
+        entry: TimelineEntry,
+    },
+    /// Not applied (the rules refuse it, or the task moved on from the
+    /// version the change was made against); nothing was written. The task
+    /// as it is now.
+    Refused {
+        refusal: Refusal,
+        task: ReceivedTask,
+    },
 }
 
 /// Messages never carry stored values (NHS numbers, names, task text), so they may be logged.

@@ -13,9 +13,12 @@ mod common;
 
 use common::{asid, at, audit_for, delivered, key, ods, task};
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
+use gpc_domain::lifecycle::{
+    Actor, Change, InboxView, Owner, Party, Refusal, StateFilter, TaskChange, TaskState,
+};
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{NewTask, ReceivedTask};
-use gpc_store::{CreateOutcome, Store, StoreError};
+use gpc_store::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -606,6 +609,301 @@ mod suite {
         assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 20);
     }
 
+    fn actor(sds: &str, name: &str, ods_code: &str) -> Actor {
+        Actor {
+            sds_user_id: sds.to_owned(),
+            name: name.to_owned(),
+            role_code: "R0260".to_owned(),
+            role_display: "General Medical Practitioner".to_owned(),
+            organisation: ods(ods_code),
+        }
+    }
+
+    fn gilbert() -> Actor {
+        actor("G13579135", "Dr Nichole GILBERT", GPC001)
+    }
+
+    fn ross() -> Actor {
+        actor("G50000001", "Mrs Helen ROSS", GPC001)
+    }
+
+    fn by(who: Actor, change: Change, text: Option<&str>, version: Option<u32>) -> TaskChange {
+        TaskChange {
+            change,
+            by: who,
+            party: Party::Receiver,
+            text: text.map(str::to_owned),
+            expected_version: version,
+            at: at(100),
+        }
+    }
+
+    async fn change(store: &dyn Store, id: &str, c: TaskChange) -> ChangeOutcome {
+        store
+            .change_task(&ods(GPC001), id, c)
+            .await
+            .expect("change_task")
+            .expect("the task exists")
+    }
+
+    /// Take, then complete with a note: each change is the next version,
+    /// with its timeline entry; a change of a final task writes nothing.
+    pub async fn changes_apply_in_turn_with_their_timeline(backend: &dyn Backend) {
+        let store = backend.open().await;
+        let t = task(GPC001, HUB_ASID, &["life"], at(0));
+        create(&*store, &t).await;
+
+        let taken = change(&*store, &t.id, by(gilbert(), Change::Take, None, Some(1))).await;
+        let ChangeOutcome::Changed { task, entry } = taken else {
+            panic!("refused: {taken:?}");
+        };
+        assert_eq!(task.life.state, TaskState::Accepted);
+        assert_eq!(task.life.version, 2);
+        let owner = task.life.owner.clone().unwrap();
+        assert_eq!(
+            (owner.sds_user_id.as_str(), owner.name.as_str()),
+            ("G13579135", "Dr Nichole GILBERT")
+        );
+        assert_eq!((entry.version, entry.state), (2, TaskState::Accepted));
+
+        let done = change(
+            &*store,
+            &t.id,
+            by(
+                gilbert(),
+                Change::Complete,
+                Some("Booked a review — Thursday"),
+                None,
+            ),
+        )
+        .await;
+        assert!(matches!(done, ChangeOutcome::Changed { .. }), "{done:?}");
+        let stored = store.get_task(&ods(GPC001), &t.id).await.unwrap().unwrap();
+        assert_eq!(stored.life.state, TaskState::Completed);
+        assert_eq!(stored.life.version, 3);
+        assert_eq!(stored.life.owner, Some(owner.clone()));
+        // What was delivered is untouched by its life.
+        assert_eq!(stored.task, t);
+
+        let timeline = store.timeline(&ods(GPC001), &t.id).await.unwrap();
+        assert_eq!(timeline.len(), 2);
+        assert_eq!(timeline[0], entry);
+        assert_eq!(timeline[1].version, 3);
+        assert_eq!(timeline[1].state, TaskState::Completed);
+        assert_eq!(timeline[1].by, gilbert());
+        assert_eq!(timeline[1].party, Party::Receiver);
+        assert_eq!(
+            timeline[1].note.as_deref(),
+            Some("Booked a review — Thursday")
+        );
+        assert_eq!(timeline[1].at, at(100));
+
+        let late = change(
+            &*store,
+            &t.id,
+            by(ross(), Change::Note, Some("too late"), None),
+        )
+        .await;
+        let ChangeOutcome::Refused { refusal, task } = late else {
+            panic!("a final task changed: {late:?}");
+        };
+        assert_eq!(refusal, Refusal::AlreadyFinal(TaskState::Completed));
+        assert_eq!(task, stored);
+        assert_eq!(store.timeline(&ods(GPC001), &t.id).await.unwrap().len(), 2);
+    }
+
+    /// A change made against a version the task has left is refused, and
+    /// nothing is written; another tenant's task is not found at all.
+    pub async fn a_stale_or_foreign_change_writes_nothing(backend: &dyn Backend) {
+        let store = backend.open().await;
+        let t = task(GPC001, HUB_ASID, &["stale"], at(0));
+        create(&*store, &t).await;
+        change(&*store, &t.id, by(gilbert(), Change::Take, None, Some(1))).await;
+        let to_ross = Change::Assign {
+            to: Owner {
+                sds_user_id: "G50000001".into(),
+                name: "Mrs Helen ROSS".into(),
+            },
+        };
+        let stale = change(&*store, &t.id, by(ross(), to_ross, None, Some(1))).await;
+        let ChangeOutcome::Refused { refusal, task } = stale else {
+            panic!("a stale change was applied: {stale:?}");
+        };
+        assert_eq!(
+            refusal,
+            Refusal::StaleVersion {
+                expected: 1,
+                current: 2
+            }
+        );
+        assert_eq!(task.life.owner.unwrap().sds_user_id, "G13579135");
+        assert_eq!(store.timeline(&ods(GPC001), &t.id).await.unwrap().len(), 1);
+        // A reason is required to reject: refused before anything is written.
+        let no_reason = change(&*store, &t.id, by(gilbert(), Change::Reject, None, None)).await;
+        assert!(
+            matches!(
+                no_reason,
+                ChangeOutcome::Refused {
+                    refusal: Refusal::ReasonRequired,
+                    ..
+                }
+            ),
+            "{no_reason:?}"
+        );
+        let foreign = store
+            .change_task(&ods(R1A14), &t.id, by(gilbert(), Change::Take, None, None))
+            .await
+            .unwrap();
+        assert_eq!(foreign, None);
+        assert_eq!(store.timeline(&ods(R1A14), &t.id).await.unwrap(), vec![]);
+        assert_eq!(
+            store
+                .get_task(&ods(GPC001), &t.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .life
+                .version,
+            2
+        );
+    }
+
+    /// Many people taking one task at once, through two instances on the
+    /// same storage: exactly one takes it, every other is refused and sees
+    /// the winner as its owner.
+    pub async fn concurrent_takes_through_two_stores_have_one_winner(backend: &dyn Backend) {
+        let stores = [backend.open().await, backend.open().await];
+        let t = task(GPC001, HUB_ASID, &["race"], at(0));
+        create(&*stores[0], &t).await;
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let store = Arc::clone(&stores[i % 2]);
+                let id = t.id.clone();
+                let who = actor(&format!("G9{i:07}"), &format!("User {i}"), GPC001);
+                tokio::spawn(async move {
+                    store
+                        .change_task(&ods(GPC001), &id, by(who, Change::Take, None, Some(1)))
+                        .await
+                })
+            })
+            .collect();
+        let outcomes: Vec<ChangeOutcome> = futures_join(handles)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().unwrap())
+            .collect();
+        let winners: Vec<&ReceivedTask> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                ChangeOutcome::Changed { task, .. } => Some(task),
+                ChangeOutcome::Refused { .. } => None,
+            })
+            .collect();
+        assert_eq!(winners.len(), 1);
+        let winner = winners[0].life.owner.clone().unwrap();
+        for o in &outcomes {
+            if let ChangeOutcome::Refused { refusal, task } = o {
+                assert_eq!(
+                    *refusal,
+                    Refusal::StaleVersion {
+                        expected: 1,
+                        current: 2
+                    }
+                );
+                assert_eq!(task.life.owner.as_ref(), Some(&winner));
+            }
+        }
+        for store in &stores {
+            let timeline = store.timeline(&ods(GPC001), &t.id).await.unwrap();
+            assert_eq!(timeline.len(), 1);
+            assert_eq!(timeline[0].owner.as_ref(), Some(&winner));
+        }
+    }
+
+    /// The lists of §4: To do, Assigned to me, Unassigned, Done and one
+    /// state, newest first and paged, after changes and across a reopen.
+    pub async fn inbox_views_follow_state_and_owner(backend: &dyn Backend) {
+        let store = backend.open().await;
+        let tasks: Vec<NewTask> = (0..6)
+            .map(|i| task(GPC001, HUB_ASID, &[&format!("view-{i}")], at(i)))
+            .collect();
+        for t in &tasks {
+            create(&*store, t).await;
+        }
+        create(&*store, &task(R1A14, HUB_ASID, &[], at(9))).await;
+        change(
+            &*store,
+            &tasks[1].id,
+            by(gilbert(), Change::Take, None, None),
+        )
+        .await;
+        change(&*store, &tasks[2].id, by(ross(), Change::Take, None, None)).await;
+        change(
+            &*store,
+            &tasks[3].id,
+            by(gilbert(), Change::Complete, None, None),
+        )
+        .await;
+        change(
+            &*store,
+            &tasks[4].id,
+            by(ross(), Change::Reject, Some("Not ours"), None),
+        )
+        .await;
+        drop(store);
+        let store = backend.open().await;
+
+        let ids = |view: InboxView| {
+            let store = Arc::clone(&store);
+            async move {
+                let listed = store
+                    .inbox_view(&ods(GPC001), &view, 10, None)
+                    .await
+                    .unwrap();
+                listed.iter().map(|t| t.id.clone()).collect::<Vec<_>>()
+            }
+        };
+        let id = |i: usize| tasks[i].id.clone();
+        assert_eq!(
+            ids(InboxView::of(StateFilter::Open)).await,
+            [id(5), id(2), id(1), id(0)]
+        );
+        assert_eq!(ids(InboxView::of(StateFilter::Done)).await, [id(4), id(3)]);
+        assert_eq!(ids(InboxView::all()).await.len(), 6);
+        let mine = InboxView {
+            owner: Some("G13579135".into()),
+            ..InboxView::of(StateFilter::Open)
+        };
+        assert_eq!(ids(mine).await, [id(1)]);
+        let unassigned = InboxView {
+            unowned: true,
+            ..InboxView::of(StateFilter::Open)
+        };
+        assert_eq!(ids(unassigned).await, [id(5), id(0)]);
+        assert_eq!(
+            ids(InboxView::of(StateFilter::One(TaskState::Rejected))).await,
+            [id(4)]
+        );
+        // Keyset paging within a view.
+        let open = InboxView::of(StateFilter::Open);
+        let first = store
+            .inbox_view(&ods(GPC001), &open, 2, None)
+            .await
+            .unwrap();
+        let last = first.last().unwrap();
+        let next = store
+            .inbox_view(
+                &ods(GPC001),
+                &open,
+                2,
+                Some((last.received_at, last.id.clone())),
+            )
+            .await
+            .unwrap();
+        let next: Vec<String> = next.iter().map(|t| t.id.clone()).collect();
+        assert_eq!(next, [id(1), id(0)]);
+    }
+
     /// Instances starting together on new storage: each migrates once
     /// between them, all write the same reference data at once (as every
     /// instance seeding a new database does), and all read it back once.
@@ -656,6 +954,10 @@ macro_rules! every_test {
             tasks_and_audit_persist_across_reopen,
             ssp_audit_round_trips_and_filters,
             stores_opened_together_seed_once,
+            changes_apply_in_turn_with_their_timeline,
+            a_stale_or_foreign_change_writes_nothing,
+            concurrent_takes_through_two_stores_have_one_winner,
+            inbox_views_follow_state_and_owner,
         );
     };
 }

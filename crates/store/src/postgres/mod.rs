@@ -21,11 +21,14 @@ use crate::rows::audit::{
     audit_cells, audit_columns, decode_audit, decode_ssp_audit, ssp_audit_columns,
 };
 use crate::rows::task::{TaskRow, distinct_keys, task_columns};
-use crate::{CreateOutcome, Store, StoreError};
+use crate::rows::timeline::{decode_entry, entry_cells, life_cells, timeline_columns};
+use crate::rows::views::inbox_query;
+use crate::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use audit_writer::{AuditWriter, Op};
 use connection::{is_retryable, pg_err, pool_err, to_ns};
 use deadpool_postgres::Pool;
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
+use gpc_domain::lifecycle::{InboxView, TaskChange, TimelineEntry};
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, ReceivedTask};
 use gpc_domain::{Asid, OdsCode};
@@ -336,45 +339,116 @@ impl Store for PostgresStore {
         rows.first().map(codec::decode_task).transpose()
     }
 
-    async fn inbox(
+    async fn inbox_view(
         &self,
         tenant: &OdsCode,
+        view: &InboxView,
         limit: usize,
         before: Option<(Timestamp, String)>,
     ) -> Result<Vec<ReceivedTask>, StoreError> {
-        let tenant = tenant.as_str();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let before = match &before {
+            Some((ts, id)) => Some((to_ns(*ts)?, id.as_str())),
+            None => None,
+        };
+        let (sql, cells) = inbox_query(tenant.as_str(), view, limit, before, |n| format!("${n}"));
         let client = self.pool.get().await.map_err(pool_err)?;
-        let rows = match before {
-            None => {
-                let stmt = client
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        task_columns!(),
-                        " FROM tasks WHERE tenant = $1 \
-                         ORDER BY received_at DESC, id DESC LIMIT $2"
-                    ))
-                    .await
-                    .map_err(pg_err)?;
-                client.query(&stmt, &[&tenant, &limit]).await
-            }
-            // A row value, so that the inbox index is entered at the page start.
-            Some((ts, id)) => {
-                let ns = to_ns(ts)?;
-                let stmt = client
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        task_columns!(),
-                        " FROM tasks WHERE tenant = $1 AND (received_at, id) < ($3, $4) \
-                         ORDER BY received_at DESC, id DESC LIMIT $2"
-                    ))
-                    .await
-                    .map_err(pg_err)?;
-                client.query(&stmt, &[&tenant, &limit, &ns, &id]).await
-            }
-        }
-        .map_err(pg_err)?;
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_err)?;
+        let rows = client
+            .query(&stmt, &codec::params(&cells))
+            .await
+            .map_err(pg_err)?;
         codec::decode_tasks(&rows)
+    }
+
+    async fn change_task(
+        &self,
+        tenant: &OdsCode,
+        id: &str,
+        change: TaskChange,
+    ) -> Result<Option<ChangeOutcome>, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // The row lock makes a second change (this instance's or another's)
+        // wait here, then read what the first one left.
+        let rows = tx
+            .query(
+                concat!(
+                    "SELECT ",
+                    task_columns!(),
+                    " FROM tasks WHERE id = $1 AND tenant = $2 FOR UPDATE"
+                ),
+                &[&id, &tenant.as_str()],
+            )
+            .await
+            .map_err(pg_err)?;
+        let Some(current) = rows.first().map(codec::decode_task).transpose()? else {
+            return Ok(None);
+        };
+        let applied = current.life.apply(
+            &change.change,
+            &change.by,
+            change.party,
+            change.text.as_deref(),
+            change.expected_version,
+            change.at,
+        );
+        let (life, entry) = match applied {
+            Ok(applied) => applied,
+            Err(refusal) => {
+                return Ok(Some(ChangeOutcome::Refused {
+                    refusal,
+                    task: current,
+                }));
+            }
+        };
+        let life_params = life_cells(id, &life, current.life.version);
+        let updated = tx
+            .execute(
+                "UPDATE tasks SET state = $1, version = $2, owner_sds_id = $3, owner_name = $4 \
+                 WHERE id = $5 AND version = $6",
+                &codec::params(&life_params),
+            )
+            .await
+            .map_err(pg_err)?;
+        if updated != 1 {
+            return Err(StoreError::Corrupt(
+                "a locked task changed in its own transaction".into(),
+            ));
+        }
+        let entry_params = entry_cells(&current, &entry)?;
+        tx.execute(
+            concat!(
+                "INSERT INTO task_timeline (",
+                timeline_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ),
+            &codec::params(&entry_params),
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        let task = ReceivedTask {
+            task: current.task,
+            life,
+        };
+        Ok(Some(ChangeOutcome::Changed { task, entry }))
+    }
+
+    async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let rows = client
+            .query(
+                concat!(
+                    "SELECT ",
+                    timeline_columns!(),
+                    " FROM task_timeline WHERE task_id = $1 AND tenant = $2 ORDER BY version"
+                ),
+                &[&id, &tenant.as_str()],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows.iter().map(decode_entry).collect()
     }
 
     async fn count_tasks(&self, tenant: &OdsCode) -> Result<u64, StoreError> {

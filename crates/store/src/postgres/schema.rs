@@ -16,7 +16,7 @@ use tokio_postgres::Transaction;
 const MIGRATION_LOCK: i64 = 0x6770_635f_6d69_6772;
 
 /// The received-task store: entry `i` takes it from version `i` to `i + 1`.
-pub(crate) const STORE: &[&str] = &[STORE_V1, STORE_V2];
+pub(crate) const STORE: &[&str] = &[STORE_V1, STORE_V2, STORE_V3];
 
 /// The sender's outbox.
 pub(crate) const OUTBOX: &[&str] = &[OUTBOX_V1, OUTBOX_V2];
@@ -226,6 +226,32 @@ CREATE UNIQUE INDEX organisations_ods ON organisations (ods);
 CREATE UNIQUE INDEX patient_records_key ON patient_records (holder, patient_id);
 CREATE UNIQUE INDEX practitioners_id ON practitioners (id);
 CREATE UNIQUE INDEX sharing_agreements_key ON sharing_agreements (sender, receiver, interaction);
+"#;
+
+/// Every change of a received task after its delivery, and an index of the
+/// open tasks of each organisation for the To-do lists (its condition is
+/// `rows::views::OPEN_CONDITION`, word for word).
+const STORE_V3: &str = r#"
+CREATE TABLE task_timeline (
+    tenant          TEXT COLLATE "C" NOT NULL,
+    task_id         TEXT COLLATE "C" NOT NULL,
+    version         BIGINT NOT NULL,  -- the task's version after the change
+    at              BIGINT NOT NULL,  -- nanoseconds since the Unix epoch
+    party           TEXT NOT NULL,    -- Party::code
+    by_sds_id       TEXT NOT NULL,
+    by_name         TEXT NOT NULL,
+    by_role_code    TEXT NOT NULL,
+    by_role_display TEXT NOT NULL,
+    by_ods          TEXT NOT NULL,
+    state           TEXT NOT NULL,    -- TaskState::code after the change
+    owner_sds_id    TEXT,
+    owner_name      TEXT,
+    note            TEXT,
+    PRIMARY KEY (task_id, version)
+);
+
+CREATE INDEX tasks_open ON tasks (tenant, received_at DESC, id DESC)
+    WHERE state IN ('received', 'accepted');
 "#;
 
 /// Statuses were stored as the words people read; they become the stable

@@ -12,6 +12,8 @@ pub(crate) mod audit;
 pub(crate) mod reference;
 pub(crate) mod sent;
 pub(crate) mod task;
+pub(crate) mod timeline;
+pub(crate) mod views;
 
 use crate::StoreError;
 use gpc_domain::{Asid, NhsNumber, OdsCode};

@@ -3,7 +3,7 @@
 
 use super::{Cell, RowReader, corrupt, json_err, to_ns};
 use crate::StoreError;
-use gpc_domain::lifecycle::{Lifecycle, Owner, TaskState};
+use gpc_domain::lifecycle::{Lifecycle, TaskState};
 use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance, ReceivedTask, TaskType};
 
 /// The task columns, in the order of `TaskRow::cells` and `decode`. A macro
@@ -99,11 +99,7 @@ pub(crate) fn decode(row: &impl RowReader) -> Result<ReceivedTask, StoreError> {
     let task_type = TaskType::from_code(row.str(10)?).ok_or_else(|| corrupt("task type"))?;
     let resource = serde_json::from_str(row.str(20)?).map_err(|_| corrupt("task resource"))?;
     let state = TaskState::from_code(row.str(21)?).ok_or_else(|| corrupt("task state"))?;
-    let owner = match (row.opt_string(23)?, row.opt_string(24)?) {
-        (Some(sds_user_id), Some(name)) => Some(Owner { sds_user_id, name }),
-        (None, None) => None,
-        _ => return Err(corrupt("task owner")),
-    };
+    let owner = super::timeline::owner(row, 23, 24)?;
     let task = NewTask {
         id: row.string(0)?,
         version_id: row.string(1)?,

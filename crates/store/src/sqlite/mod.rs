@@ -11,14 +11,17 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::rows::audit::{audit_columns, ssp_audit_columns};
 use crate::rows::task::{TaskRow, task_columns};
-use crate::{CreateOutcome, Store, StoreError};
+use crate::rows::timeline::{decode_entry, timeline_columns};
+use crate::rows::views::inbox_query;
+use crate::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
+use gpc_domain::lifecycle::{InboxView, TaskChange, TimelineEntry};
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedTask};
 use gpc_domain::{Asid, OdsCode};
 use jiff::Timestamp;
 use readers::Readers;
-use rusqlite::{Connection, OpenFlags, Params, params};
+use rusqlite::{Connection, OpenFlags, Params, params, params_from_iter};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -269,40 +272,61 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn inbox(
+    async fn inbox_view(
         &self,
         tenant: &OdsCode,
+        view: &InboxView,
         limit: usize,
         before: Option<(Timestamp, String)>,
     ) -> Result<Vec<ReceivedTask>, StoreError> {
         let tenant = tenant.as_str().to_owned();
+        let view = view.clone();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let before = match before {
             Some((ts, id)) => Some((codec::timestamp_to_ns(ts)?, id)),
             None => None,
         };
-        self.read(move |c| match before {
-            None => query_tasks(
-                c,
-                concat!(
+        self.read(move |c| {
+            let page_start = before.as_ref().map(|(ns, id)| (*ns, id.as_str()));
+            let (sql, cells) = inbox_query(&tenant, &view, limit, page_start, |n| format!("?{n}"));
+            query_tasks(c, &sql, params_from_iter(cells.iter()))
+        })
+        .await
+    }
+
+    async fn change_task(
+        &self,
+        tenant: &OdsCode,
+        id: &str,
+        change: TaskChange,
+    ) -> Result<Option<ChangeOutcome>, StoreError> {
+        let (tenant, id, change) = (tenant.clone(), id.to_owned(), Box::new(change));
+        self.writer
+            .call(|reply| Op::Change {
+                tenant,
+                id,
+                change,
+                reply,
+            })
+            .await
+    }
+
+    async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(concat!(
                     "SELECT ",
-                    task_columns!(),
-                    " FROM tasks WHERE tenant = ?1 \
-                     ORDER BY received_at DESC, id DESC LIMIT ?2"
-                ),
-                params![tenant, limit],
-            ),
-            // A row value, so that SQLite seeks the inbox index to the page start.
-            Some((ns, id)) => query_tasks(
-                c,
-                concat!(
-                    "SELECT ",
-                    task_columns!(),
-                    " FROM tasks WHERE tenant = ?1 AND (received_at, id) < (?3, ?4) \
-                     ORDER BY received_at DESC, id DESC LIMIT ?2"
-                ),
-                params![tenant, limit, ns, id],
-            ),
+                    timeline_columns!(),
+                    " FROM task_timeline WHERE task_id = ?1 AND tenant = ?2 ORDER BY version"
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt.query(params![id, tenant]).map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(db_err)? {
+                out.push(decode_entry(row)?);
+            }
+            Ok(out)
         })
         .await
     }

@@ -9,7 +9,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Entry `i` takes the file from version `i` to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -170,6 +170,32 @@ CREATE UNIQUE INDEX practitioners_id ON practitioners (id);
 CREATE UNIQUE INDEX sharing_agreements_key ON sharing_agreements (sender, receiver, interaction);
 "#;
 
+/// Every change of a received task after its delivery, and an index of the
+/// open tasks of each organisation for the To-do lists (its condition is
+/// `rows::views::OPEN_CONDITION`, word for word).
+const V3: &str = r#"
+CREATE TABLE task_timeline (
+    tenant          TEXT NOT NULL,
+    task_id         TEXT NOT NULL,
+    version         INTEGER NOT NULL,  -- the task's version after the change
+    at              INTEGER NOT NULL,  -- nanoseconds since the Unix epoch
+    party           TEXT NOT NULL,     -- Party::code
+    by_sds_id       TEXT NOT NULL,
+    by_name         TEXT NOT NULL,
+    by_role_code    TEXT NOT NULL,
+    by_role_display TEXT NOT NULL,
+    by_ods          TEXT NOT NULL,
+    state           TEXT NOT NULL,     -- TaskState::code after the change
+    owner_sds_id    TEXT,
+    owner_name      TEXT,
+    note            TEXT,
+    PRIMARY KEY (task_id, version)
+) WITHOUT ROWID;
+
+CREATE INDEX tasks_open ON tasks (tenant, received_at DESC, id DESC)
+    WHERE state IN ('received', 'accepted');
+"#;
+
 /// Brings the file up to this binary's schema; returns the version it is at.
 pub(super) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
     apply(conn, MIGRATIONS)
@@ -259,6 +285,41 @@ mod tests {
             .unwrap();
         let err = migrate(&mut conn).unwrap_err();
         assert!(matches!(err, StoreError::Other(m) if m.contains("newer")));
+    }
+
+    /// The To-do lists read the partial index of open tasks: its condition
+    /// and the query's must stay word for word the same.
+    #[test]
+    fn the_open_lists_use_the_index_of_open_tasks() {
+        use crate::rows::views::inbox_query;
+        use gpc_domain::lifecycle::{InboxView, StateFilter};
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let views = [
+            InboxView::of(StateFilter::Open),
+            InboxView {
+                owner: Some("G13579135".into()),
+                ..InboxView::of(StateFilter::Open)
+            },
+            InboxView {
+                unowned: true,
+                ..InboxView::of(StateFilter::Open)
+            },
+        ];
+        for view in &views {
+            for before in [None, Some((1, "id"))] {
+                let (sql, cells) = inbox_query("GPC001", view, 50, before, |n| format!("?{n}"));
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                let plan: Vec<String> = stmt
+                    .query_map(rusqlite::params_from_iter(cells.iter()), |r| r.get(3))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                let plan = plan.join("; ");
+                assert!(plan.contains("USING INDEX tasks_open"), "{view:?}: {plan}");
+                assert!(!plan.contains("TEMP B-TREE"), "{view:?} sorts: {plan}");
+            }
+        }
     }
 
     #[test]

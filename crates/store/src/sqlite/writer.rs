@@ -7,11 +7,13 @@ use super::checkpointer::Checkpointer;
 use super::codec;
 use super::{PlainHandle, db_err};
 use crate::rows::task::{TaskRow, distinct_keys, task_columns};
-use crate::{CreateOutcome, StoreError};
+use crate::rows::timeline::{entry_cells, life_cells, timeline_columns};
+use crate::{ChangeOutcome, CreateOutcome, StoreError};
 use gpc_domain::audit::{AuditRecord, SspAuditRecord};
+use gpc_domain::lifecycle::TaskChange;
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedTask};
 use gpc_domain::{Asid, OdsCode};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
@@ -35,6 +37,13 @@ pub(super) enum Op {
         reply: Reply<()>,
     },
     Flush(Reply<()>),
+    /// A change of a received task (`Store::change_task`).
+    Change {
+        tenant: OdsCode,
+        id: String,
+        change: Box<TaskChange>,
+        reply: Reply<Option<ChangeOutcome>>,
+    },
     /// Reference data to insert or update, in one transaction of its own.
     Reference {
         data: Box<gpc_domain::reference::ReferenceData>,
@@ -155,6 +164,10 @@ fn run(
 enum Done {
     Create(Reply<CreateOutcome>, Box<Result<CreateOutcome, StoreError>>),
     Unit(Reply<()>, Result<(), StoreError>),
+    Change(
+        Reply<Option<ChangeOutcome>>,
+        Box<Result<Option<ChangeOutcome>, StoreError>>,
+    ),
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
@@ -204,6 +217,15 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
                 done.push(Done::Unit(reply, result));
             }
             Op::Flush(reply) => done.push(Done::Unit(reply, Ok(()))),
+            Op::Change {
+                tenant,
+                id,
+                change,
+                reply,
+            } => {
+                let result = in_savepoint(&tx, |c| change_task(c, &tenant, &id, &change));
+                done.push(Done::Change(reply, Box::new(result)));
+            }
             Op::Reference { data, reply } => {
                 let result = in_savepoint(&tx, |c| codec::upsert_reference(c, &data));
                 done.push(Done::Unit(reply, result));
@@ -252,6 +274,9 @@ fn answer(done: Vec<Done>, failed: Option<&StoreError>) {
             Done::Unit(reply, result) => {
                 let _ = reply.send(override_ok(result, failed));
             }
+            Done::Change(reply, result) => {
+                let _ = reply.send(override_ok(*result, failed));
+            }
         }
     }
 }
@@ -271,6 +296,9 @@ fn fail_all(ops: Vec<Op>, err: &StoreError) {
     for op in ops {
         match op {
             Op::Create { reply, .. } => {
+                let _ = reply.send(Err(err.clone()));
+            }
+            Op::Change { reply, .. } => {
                 let _ = reply.send(Err(err.clone()));
             }
             Op::Bulk { reply, .. } | Op::Flush(reply) | Op::Reference { reply, .. } => {
@@ -462,4 +490,74 @@ fn read_task(conn: &Connection, id: &str) -> Result<Option<ReceivedTask>, StoreE
         params![id],
     )
     .map(|mut v| v.pop())
+}
+
+/// One change of a received task, against the task as the writer finds it:
+/// the writer is the only one, so nothing can come between the read and
+/// the write.
+fn change_task(
+    conn: &Connection,
+    tenant: &OdsCode,
+    id: &str,
+    change: &TaskChange,
+) -> Result<Option<ChangeOutcome>, StoreError> {
+    let found = super::query_tasks(
+        conn,
+        concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM tasks WHERE id = ?1 AND tenant = ?2"
+        ),
+        params![id, tenant.as_str()],
+    )?
+    .pop();
+    let Some(current) = found else {
+        return Ok(None);
+    };
+    let applied = current.life.apply(
+        &change.change,
+        &change.by,
+        change.party,
+        change.text.as_deref(),
+        change.expected_version,
+        change.at,
+    );
+    let (life, entry) = match applied {
+        Ok(applied) => applied,
+        Err(refusal) => {
+            return Ok(Some(ChangeOutcome::Refused {
+                refusal,
+                task: current,
+            }));
+        }
+    };
+    let updated = conn
+        .prepare_cached(
+            "UPDATE tasks SET state = ?1, version = ?2, owner_sds_id = ?3, owner_name = ?4 \
+             WHERE id = ?5 AND version = ?6",
+        )
+        .and_then(|mut s| {
+            s.execute(params_from_iter(
+                life_cells(id, &life, current.life.version).iter(),
+            ))
+        })
+        .map_err(db_err)?;
+    if updated != 1 {
+        return Err(StoreError::Corrupt(
+            "a task changed under its only writer".into(),
+        ));
+    }
+    let cells = entry_cells(&current, &entry)?;
+    conn.prepare_cached(concat!(
+        "INSERT INTO task_timeline (",
+        timeline_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))
+    .and_then(|mut s| s.execute(params_from_iter(cells.iter())))
+    .map_err(db_err)?;
+    let task = ReceivedTask {
+        task: current.task,
+        life,
+    };
+    Ok(Some(ChangeOutcome::Changed { task, entry }))
 }
