@@ -165,6 +165,19 @@ impl Region {
             .filter(move |p| p.sds_user_id == sds_user_id)
     }
 
+    /// The users of an organisation, each once (a user may hold several
+    /// role profiles there), in the region's order.
+    pub fn practitioners_by_org<'a>(
+        &'a self,
+        ods: &'a OdsCode,
+    ) -> impl Iterator<Item = &'a Practitioner> {
+        let mut seen = std::collections::HashSet::new();
+        self.data
+            .practitioners
+            .iter()
+            .filter(move |p| &p.organisation == ods && seen.insert(p.sds_user_id.as_str()))
+    }
+
     /// The usual GP shown as a patient's care provider: the first practitioner
     /// of the registered practice.
     pub fn usual_gp(&self, practice: &OdsCode) -> Option<&Practitioner> {

@@ -278,6 +278,18 @@
         refresh();
       }
     });
+    source.addEventListener('changed', function (event) {
+      var data = JSON.parse(event.data);
+      if (mode === 'received-list') {
+        refresh();
+      } else if (mode === 'received-detail') {
+        var status = document.getElementById('task-status');
+        if (status && status.getAttribute('data-task-id') === data.id) {
+          announce('This task has changed.');
+          refresh();
+        }
+      }
+    });
   }
 
   focusErrorSummary();

@@ -43,6 +43,9 @@ struct App {
     engine: gpc_consumer::Engine,
     store: Arc<dyn gpc_store::Store>,
     received: broadcast::Sender<ReceivedEvent>,
+    /// A received task changed through these pages (ids only), for the
+    /// pages open on it or its list.
+    changed: broadcast::Sender<ReceivedEvent>,
     sessions: Arc<Sessions>,
     recipients: Arc<Recipients>,
 }
@@ -58,6 +61,7 @@ pub fn routes(state: WebState) -> Router {
         engine: state.engine,
         store: state.store,
         received: state.received,
+        changed: broadcast::channel(256).0,
         sessions: Arc::new(Sessions::default()),
         recipients: Arc::new(recipients),
     };
@@ -78,6 +82,7 @@ pub fn routes(state: WebState) -> Router {
         .route("/sent/{id}/retry", post(pages::sent::retry))
         .route("/received", get(pages::received::list))
         .route("/received/{id}", get(pages::received::detail))
+        .route("/received/{id}/change", post(pages::received::change))
         .route("/events", get(sse::events))
         .route("/assets/{*path}", get(assets::serve))
         .layer(axum::middleware::from_fn(security::guard))

@@ -29,6 +29,7 @@ struct Feed {
     org: gpc_domain::OdsCode,
     statuses: Receiver<StatusEvent>,
     received: Receiver<ReceivedEvent>,
+    changed: Receiver<ReceivedEvent>,
 }
 
 pub async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
@@ -39,6 +40,7 @@ pub async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
         org: user.org_ods,
         statuses: app.engine.subscribe(),
         received: app.received.subscribe(),
+        changed: app.changed.subscribe(),
     };
     let events = stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
@@ -56,6 +58,18 @@ impl Feed {
             tokio::select! {
                 status = self.statuses.recv() => match status {
                     Ok(e) if e.from_ods == self.org => return Some(status_event(&e)),
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return Some(Event::default().event("resync").data("{}")),
+                    Err(RecvError::Closed) => return None,
+                },
+                changed = self.changed.recv() => match changed {
+                    Ok(e) if e.tenant == self.org => {
+                        return Some(
+                            Event::default()
+                                .event("changed")
+                                .data(json!({ "id": e.task_id }).to_string()),
+                        );
+                    }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => return Some(Event::default().event("resync").data("{}")),
                     Err(RecvError::Closed) => return None,

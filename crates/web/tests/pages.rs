@@ -481,3 +481,137 @@ async fn a_signed_out_browser_cannot_see_or_send_anything() {
             .is_empty()
     );
 }
+
+/// The receiving practice works a task from its pages (task-lifecycle.md
+/// §4): the lists by state, take, a colleague who reaches for it after is
+/// told who took it, assign, done, and the timeline of every change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_task_is_taken_assigned_and_done_from_its_page() {
+    let world = World::start().await;
+    let mut hub = world.browser();
+    hub.sign_in("Y00001", "G11111116").await;
+    let path = hub
+        .send("947 671 9931", "GPC001", "2", "Please review medication")
+        .await;
+    let delivered = hub
+        .wait_for(&path, "Delivered to GP Connect Demonstrator")
+        .await;
+    let id = between(&delivered.body, r#"data-testid="provider-task-id">"#, "<").to_owned();
+    let task = format!("/received/{id}");
+    let change = format!("/received/{id}/change");
+
+    let mut gilbert = world.browser();
+    gilbert.sign_in("GPC001", "G13579135").await;
+    let mut ross = world.browser();
+    ross.sign_in("GPC001", "G50000001").await;
+
+    let todo = gilbert.get("/received").await;
+    todo.assert_contains(r#"aria-current="page">To do</a>"#)
+        .assert_contains(&task)
+        .assert_contains(r#"data-testid="state">Received</strong>"#);
+    gilbert
+        .get("/received?view=unassigned")
+        .await
+        .assert_contains(&task);
+    gilbert
+        .get("/received?view=done")
+        .await
+        .assert_lacks(&task)
+        .assert_contains("No task is done yet.");
+    assert_eq!(
+        gilbert.get("/received?view=everything").await.status,
+        StatusCode::NOT_FOUND
+    );
+    gilbert
+        .get(&task)
+        .await
+        .assert_contains("Take this task")
+        .assert_contains(r#"name="version" value="1""#)
+        .assert_contains("Mrs Helen ROSS, Nurse");
+
+    // Both saw version 1: the first take wins, the second is told who.
+    let taken = gilbert
+        .post(&change, &[("action", "take"), ("version", "1")])
+        .await;
+    assert_eq!(taken.status, StatusCode::SEE_OTHER, "{}", taken.body);
+    let late = ross
+        .post(&change, &[("action", "take"), ("version", "1")])
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    late.assert_contains("Your change was not made: Dr Nichole GILBERT took this task at")
+        .assert_contains("The task is now accepted.")
+        .assert_contains(r#"data-testid="owner">Dr Nichole GILBERT (G13579135)"#)
+        .assert_lacks("Take this task");
+    gilbert
+        .get("/received?view=mine")
+        .await
+        .assert_contains(&task);
+    ross.get("/received?view=mine").await.assert_lacks(&task);
+
+    // A reason is required to reject: nothing changes without one.
+    let no_reason = gilbert
+        .post(
+            &change,
+            &[("action", "reject"), ("version", "2"), ("text", "  ")],
+        )
+        .await;
+    assert_eq!(
+        no_reason.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        no_reason.body
+    );
+    no_reason.assert_contains(r##"href="#reject-reason">Enter the reason the sender will see"##);
+
+    let assigned = gilbert
+        .post(
+            &change,
+            &[
+                ("action", "assign"),
+                ("version", "2"),
+                ("to", "G50000001"),
+                ("text", "Over to you"),
+            ],
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::SEE_OTHER, "{}", assigned.body);
+    ross.get("/received?view=mine").await.assert_contains(&task);
+    let done = ross
+        .post(
+            &change,
+            &[
+                ("action", "complete"),
+                ("version", "3"),
+                ("text", "Review booked <b>Thursday</b>"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+
+    let page = ross.get(&task).await;
+    page.assert_contains(r#"data-testid="state">Completed</strong>"#)
+        .assert_lacks("Take this task")
+        .assert_lacks(r#"data-testid="reject""#)
+        .assert_contains("Over to you")
+        .assert_contains("Review booked &#60;b&#62;Thursday&#60;/b&#62;")
+        .assert_lacks("<b>Thursday");
+    let versions: Vec<&str> = page
+        .body
+        .match_indices("data-version=\"")
+        .map(|(i, m)| &page.body[i + m.len()..i + m.len() + 1])
+        .collect();
+    assert_eq!(versions, ["1", "2", "3", "4"]);
+    gilbert
+        .get("/received?view=done")
+        .await
+        .assert_contains(&task)
+        .assert_contains(r#"data-testid="state">Completed</strong>"#);
+    gilbert.get("/received").await.assert_lacks(&task);
+    // Another organisation cannot change it.
+    assert_eq!(
+        hub.post(&change, &[("action", "take"), ("version", "4")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
