@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::{Parser, Subcommand};
+use gpc_domain::lifecycle::{InboxView, StateFilter};
 use gpc_domain::reference::{Organisation, Patient, Practitioner};
 use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance, TaskType};
 use gpc_domain::{Asid, OdsCode, Region};
@@ -59,8 +60,12 @@ enum Command {
         org: String,
         #[arg(long, default_value_t = 1_000_000)]
         tasks: usize,
+        /// Leave this many tasks open (received), spread evenly; the rest
+        /// are completed. All stay open when not given.
+        #[arg(long)]
+        open: Option<usize>,
     },
-    /// Times `Store::inbox(org, limit, None)` and keyset paging from it.
+    /// Times `Store::inbox_view(org, view, limit, None)` and keyset paging from it.
     Inbox {
         #[arg(long)]
         data_dir: PathBuf,
@@ -70,6 +75,9 @@ enum Command {
         limit: usize,
         #[arg(long, default_value_t = 1000)]
         iterations: usize,
+        /// all, open (the To-do list), done, or one state.
+        #[arg(long, default_value = "all")]
+        view: String,
     },
     /// Writes 4 KiB and calls fdatasync in a loop, in `dir`, for `seconds`.
     Fsync {
@@ -108,13 +116,15 @@ fn main() -> ExitCode {
                 data_dir,
                 org,
                 tasks,
-            } => preload(&data_dir, &org, tasks).await,
+                open,
+            } => preload(&data_dir, &org, tasks, open).await,
             Command::Inbox {
                 data_dir,
                 org,
                 limit,
                 iterations,
-            } => inbox(&data_dir, &org, limit, iterations).await,
+                view,
+            } => inbox(&data_dir, &org, limit, iterations, &view).await,
             Command::Fsync { dir, seconds } => fsync(&dir, seconds),
         }
     });
@@ -334,7 +344,12 @@ impl Rng {
     }
 }
 
-async fn preload(data_dir: &Path, org: &str, total: usize) -> Result<(), String> {
+async fn preload(
+    data_dir: &Path,
+    org: &str,
+    total: usize,
+    open: Option<usize>,
+) -> Result<(), String> {
     let started = Instant::now();
     let store = SqliteStore::open(data_dir).map_err(|e| e.to_string())?;
     // As `serve` would on a new data directory.
@@ -382,6 +397,9 @@ async fn preload(data_dir: &Path, org: &str, total: usize) -> Result<(), String>
         .map_err(|e| e.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
     drop(store);
+    if let Some(open) = open.filter(|&open| open < total) {
+        close_all_but(data_dir, org, total / open.max(1))?;
+    }
     let bytes = data_size(data_dir);
     println!(
         "{}",
@@ -413,14 +431,36 @@ fn ods(org: &str) -> Result<OdsCode, String> {
     OdsCode::parse(org).ok_or_else(|| format!("'{org}' is not an ODS code"))
 }
 
-async fn inbox(data_dir: &Path, org: &str, limit: usize, iterations: usize) -> Result<(), String> {
+/// Completes every task but each `step`-th, in one statement on the file:
+/// the benchmark times reading the lists, and a million changes one by one
+/// through the store would take minutes to set that up.
+fn close_all_but(data_dir: &Path, org: &str, step: usize) -> Result<(), String> {
+    let conn = rusqlite::Connection::open(data_dir.join(gpc_store::DATABASE_FILE))
+        .map_err(|e| e.to_string())?;
+    conn.execute(
+        "UPDATE tasks SET state = 'completed', version = 2 WHERE tenant = ?1 AND rowid % ?2 != 0",
+        rusqlite::params![org, i64::try_from(step).unwrap_or(i64::MAX)],
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn inbox(
+    data_dir: &Path,
+    org: &str,
+    limit: usize,
+    iterations: usize,
+    view: &str,
+) -> Result<(), String> {
+    let states = StateFilter::parse(view).ok_or_else(|| format!("'{view}' is not a view"))?;
+    let view = InboxView::of(states);
     let store = SqliteStore::open(data_dir).map_err(|e| e.to_string())?;
     let org = &ods(org)?;
     let count = store.count_tasks(org).await.map_err(|e| e.to_string())?;
     // Warm-up: the first reads open connections and fill the page cache.
     for _ in 0..20 {
         store
-            .inbox(org, limit, None)
+            .inbox_view(org, &view, limit, None)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -429,7 +469,7 @@ async fn inbox(data_dir: &Path, org: &str, limit: usize, iterations: usize) -> R
     for _ in 0..iterations {
         let t = Instant::now();
         let page = store
-            .inbox(org, limit, None)
+            .inbox_view(org, &view, limit, None)
             .await
             .map_err(|e| e.to_string())?;
         first.push(t.elapsed());
@@ -441,7 +481,7 @@ async fn inbox(data_dir: &Path, org: &str, limit: usize, iterations: usize) -> R
     for _ in 0..iterations {
         let t = Instant::now();
         let page = store
-            .inbox(org, limit, before.clone())
+            .inbox_view(org, &view, limit, before.clone())
             .await
             .map_err(|e| e.to_string())?;
         paging.push(t.elapsed());
@@ -454,6 +494,7 @@ async fn inbox(data_dir: &Path, org: &str, limit: usize, iterations: usize) -> R
         "{}",
         json!({
             "tasks_for_org": count,
+            "view": states.states().iter().map(|s| s.code()).collect::<Vec<_>>(),
             "limit": limit,
             "rows_per_page": rows,
             "first_page": summary(&mut first),
