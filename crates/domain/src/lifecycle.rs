@@ -1085,6 +1085,20 @@ pub struct TaskChange {
     pub at: jiff::Timestamp,
 }
 
+impl TaskChange {
+    /// This change applied to `life`: see [`Lifecycle::apply`].
+    pub fn apply_to(&self, life: &Lifecycle) -> Result<(Lifecycle, TimelineEntry), Refusal> {
+        life.apply(
+            &self.change,
+            &self.by,
+            self.party,
+            self.text.as_deref(),
+            self.expected_version,
+            self.at,
+        )
+    }
+}
+
 /// By hand: the text is about a patient and must not reach logs (§5).
 impl fmt::Debug for TaskChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -59,7 +59,7 @@ pub struct Provenance {
 }
 
 /// A task accepted by a provider, ready to be stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct NewTask {
     /// Server-assigned resource id (a UUID).
     pub id: String,
@@ -81,6 +81,23 @@ pub struct NewTask {
     pub provenance: Provenance,
     /// The complete stored Order (FHIR JSON) as it is returned to callers.
     pub resource: serde_json::Value,
+}
+
+/// By hand: a task carries a patient's name and NHS number, the clinical
+/// text and the sender's name, none of which may reach a log through `{:?}`.
+impl std::fmt::Debug for NewTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewTask")
+            .field("id", &self.id)
+            .field("version_id", &self.version_id)
+            .field("tenant", &self.tenant)
+            .field("provider_identifier", &self.provider_identifier)
+            .field("task_type", &self.task_type)
+            .field("received_at", &self.received_at)
+            .field("sender_asid", &self.provenance.sender_asid)
+            .field("trace_id", &self.provenance.trace_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A task as the receiving organisation holds it: what was delivered, and
@@ -141,4 +158,46 @@ pub struct ReceivedEvent {
     /// ODS code of the receiving organisation.
     pub tenant: OdsCode,
     pub task_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_ids_and_never_the_patient_or_the_text() {
+        let task = NewTask {
+            id: "task-1".into(),
+            version_id: "1".into(),
+            tenant: OdsCode::parse("GPC001").unwrap(),
+            idempotency_keys: Vec::new(),
+            provider_identifier: "urn:uuid:p".into(),
+            patient_id: "2".into(),
+            nhs_number: NhsNumber::parse("9476719931").unwrap(),
+            patient_name: "Mrs Minnie DAWES".into(),
+            source_org_id: "5".into(),
+            task_type: TaskType::ActionNeeded,
+            text: "Please review the warfarin dose".into(),
+            received_at: Timestamp::UNIX_EPOCH,
+            provenance: Provenance {
+                sender_asid: Asid::parse("200000000370").unwrap(),
+                organisation_ods: OdsCode::parse("Y00001").unwrap(),
+                organisation_name: "Hub".into(),
+                practitioner_sds_id: "G11111116".into(),
+                practitioner_name: "Mrs Melissa PARSONS".into(),
+                role_code: "R0260".into(),
+                role_display: "General Medical Practitioner".into(),
+                trace_id: "trace-1".into(),
+            },
+            resource: serde_json::json!({"text": "Please review the warfarin dose"}),
+        };
+        let shown = format!("{:?}", ReceivedTask::delivered(task));
+        assert!(
+            shown.contains("task-1") && shown.contains("trace-1"),
+            "{shown}"
+        );
+        for secret in ["DAWES", "9476719931", "warfarin", "PARSONS"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
 }

@@ -9,8 +9,8 @@
 
 mod common;
 
+use common::World;
 use common::webdriver::Driver;
-use common::{World, between};
 use reqwest::StatusCode;
 use std::path::PathBuf;
 
@@ -30,13 +30,7 @@ async fn a_colleagues_take_shows_live_on_the_task_page_which_then_marks_it_done(
 
     let mut hub = world.browser();
     hub.sign_in("Y00001", "G11111116").await;
-    let path = hub
-        .send("947 671 9931", "GPC001", "2", "Please review medication")
-        .await;
-    let delivered = hub
-        .wait_for(&path, "Delivered to GP Connect Demonstrator")
-        .await;
-    let id = between(&delivered.body, r#"data-testid="provider-task-id">"#, "<").to_owned();
+    let id = hub.deliver_to_gpc001("Please review medication").await;
 
     // Mrs ROSS has the task open in her browser.
     driver.goto(&format!("{web}/sign-in")).await;

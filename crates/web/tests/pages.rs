@@ -490,13 +490,7 @@ async fn a_received_task_is_taken_assigned_and_done_from_its_page() {
     let world = World::start().await;
     let mut hub = world.browser();
     hub.sign_in("Y00001", "G11111116").await;
-    let path = hub
-        .send("947 671 9931", "GPC001", "2", "Please review medication")
-        .await;
-    let delivered = hub
-        .wait_for(&path, "Delivered to GP Connect Demonstrator")
-        .await;
-    let id = between(&delivered.body, r#"data-testid="provider-task-id">"#, "<").to_owned();
+    let id = hub.deliver_to_gpc001("Please review medication").await;
     let task = format!("/received/{id}");
     let change = format!("/received/{id}/change");
 

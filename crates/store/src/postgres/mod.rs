@@ -385,15 +385,7 @@ impl Store for PostgresStore {
         let Some(current) = rows.first().map(codec::decode_task).transpose()? else {
             return Ok(None);
         };
-        let applied = current.life.apply(
-            &change.change,
-            &change.by,
-            change.party,
-            change.text.as_deref(),
-            change.expected_version,
-            change.at,
-        );
-        let (life, entry) = match applied {
+        let (life, entry) = match change.apply_to(&current.life) {
             Ok(applied) => applied,
             Err(refusal) => {
                 return Ok(Some(ChangeOutcome::Refused {

@@ -514,15 +514,7 @@ fn change_task(
     let Some(current) = found else {
         return Ok(None);
     };
-    let applied = current.life.apply(
-        &change.change,
-        &change.by,
-        change.party,
-        change.text.as_deref(),
-        change.expected_version,
-        change.at,
-    );
-    let (life, entry) = match applied {
+    let (life, entry) = match change.apply_to(&current.life) {
         Ok(applied) => applied,
         Err(refusal) => {
             return Ok(Some(ChangeOutcome::Refused {

@@ -277,6 +277,19 @@ impl Browser {
         location
     }
 
+    /// Sends an action-needed task about Mrs DAWES to GP Connect
+    /// Demonstrator and waits until it is delivered; returns the
+    /// practice's id of the task.
+    pub async fn deliver_to_gpc001(&mut self, details: &str) -> String {
+        let path = self.send("947 671 9931", "GPC001", "2", details).await;
+        let delivered = self
+            .wait_for(&path, "Delivered to GP Connect Demonstrator")
+            .await;
+        let id = between(&delivered.body, r#"data-testid="provider-task-id">"#, "<").to_owned();
+        assert!(!id.is_empty(), "{}", delivered.body);
+        id
+    }
+
     /// Reloads `path` until it shows `text`.
     pub async fn wait_for(&mut self, path: &str, text: &str) -> Page {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
