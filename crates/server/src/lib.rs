@@ -122,6 +122,8 @@ pub fn router(state: AppState, parts: Parts) -> Router {
             engine,
             store: state.store.clone(),
             received: state.received.clone(),
+            changed: state.changed.clone(),
+            announce_changes: state.announce_changes,
         })
     });
     app = if parts.provider {
@@ -224,6 +226,15 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     if let Some(arrivals) = shared_arrivals {
         tokio::spawn(forward_arrivals(arrivals, received.clone()));
     }
+    // Changes of received tasks, likewise: from the database when it has a
+    // feed (every instance's and every CLI command's), else announced by
+    // the pages that make them.
+    let changed = tokio::sync::broadcast::channel(256).0;
+    let shared_changes = store.changed_events();
+    let announce_changes = shared_changes.is_none();
+    if let Some(changes) = shared_changes {
+        tokio::spawn(forward_arrivals(changes, changed.clone()));
+    }
     let mut limits = config.limits;
     // The SSP's own 504 must come before this server gives up on the request.
     limits.request_timeout = limits
@@ -238,6 +249,8 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         directory: Arc::new(directory),
         received,
         announce_received,
+        changed,
+        announce_changes,
         engine,
         claim_cache: Arc::default(),
         conformance_cache: Arc::default(),

@@ -27,6 +27,11 @@ pub struct AppState {
     /// Whether the provider announces the tasks it stores itself; not when a
     /// shared database announces them to every instance.
     pub announce_received: bool,
+    /// Each change of a received task, for live pages (ids only).
+    pub changed: tokio::sync::broadcast::Sender<gpc_domain::task::ReceivedEvent>,
+    /// Whether the pages announce the changes they make themselves; not when
+    /// a shared database announces every change to every instance.
+    pub announce_changes: bool,
     /// The sending engine of this process (with `serve`), delivering the outbox.
     pub engine: Option<gpc_consumer::Engine>,
     /// The JWT resource claims already checked, shared by the provider and

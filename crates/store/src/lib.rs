@@ -190,6 +190,14 @@ pub trait Store: Send + Sync + 'static {
     fn received_events(&self) -> Option<broadcast::Receiver<ReceivedEvent>> {
         None
     }
+
+    /// Received tasks changed from now on (`change_task`) by any instance
+    /// or process sharing this database, this one included; `None` when
+    /// the backend has no such feed (SQLite), whose server announces the
+    /// changes it makes itself. Ids only, like `received_events`.
+    fn changed_events(&self) -> Option<broadcast::Receiver<ReceivedEvent>> {
+        None
+    }
 }
 
 /// What `create_task` did: the request's answer is 201 for `Created`, 200 for `Existing`.

@@ -11,11 +11,12 @@
 mod common;
 
 use common::{asid, at, audit_for, delivered, key, ods, task};
+use gpc_domain::lifecycle::{Actor, Change, Party, TaskChange};
 use gpc_domain::sent::{SendStatus, SentTask};
 use gpc_domain::task::{ReceivedEvent, TaskType};
 use gpc_store::outbox::{Outbox, PostgresOutbox, SentEvent};
 use gpc_store::test_support::TestDatabase;
-use gpc_store::{PostgresStore, Store, StoreError, open_outbox, open_store};
+use gpc_store::{ChangeOutcome, PostgresStore, Store, StoreError, open_outbox, open_store};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::timeout;
@@ -35,6 +36,59 @@ async fn quiet<T: Clone + std::fmt::Debug>(events: &mut broadcast::Receiver<T>) 
     if let Ok(event) = timeout(Duration::from_millis(300), events.recv()).await {
         panic!("unexpected event {event:?}");
     }
+}
+
+/// A change of a received task made through one instance (or a CLI
+/// process) reaches the live pages of every other; a refused change
+/// announces nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_instance_is_announced_on_another() {
+    let Some(db) = TestDatabase::create("changed_events").await else {
+        return;
+    };
+    let a = PostgresStore::connect(db.url()).await.unwrap();
+    let b = PostgresStore::connect(db.url()).await.unwrap();
+    let mut on_b = b.changed_events_ready().await.unwrap();
+    let t = task(GPC001, HUB_ASID, &["changed"], at(0));
+    a.create_task(t.clone(), audit_for(&t, 201)).await.unwrap();
+    let by = Actor {
+        sds_user_id: "G13579135".into(),
+        name: "Dr Nichole GILBERT".into(),
+        role_code: "R0260".into(),
+        role_display: "General Medical Practitioner".into(),
+        organisation: ods(GPC001),
+    };
+    let take = TaskChange {
+        change: Change::Take,
+        by,
+        party: Party::Receiver,
+        text: None,
+        expected_version: Some(1),
+        at: at(1),
+    };
+    let applied = a
+        .change_task(&ods(GPC001), &t.id, take.clone())
+        .await
+        .unwrap();
+    assert!(
+        matches!(applied, Some(ChangeOutcome::Changed { .. })),
+        "{applied:?}"
+    );
+    assert_eq!(
+        next(&mut on_b).await,
+        ReceivedEvent {
+            tenant: ods(GPC001),
+            task_id: t.id.clone(),
+        }
+    );
+    let refused = a.change_task(&ods(GPC001), &t.id, take).await.unwrap();
+    assert!(
+        matches!(refused, Some(ChangeOutcome::Refused { .. })),
+        "{refused:?}"
+    );
+    quiet(&mut on_b).await;
+    let store: &dyn Store = &b;
+    assert!(store.changed_events().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

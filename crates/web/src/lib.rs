@@ -35,6 +35,11 @@ pub struct WebState {
     pub store: Arc<dyn gpc_store::Store>,
     /// One event per task the provider stores, for live inboxes.
     pub received: broadcast::Sender<ReceivedEvent>,
+    /// One event per change of a received task, for live task pages.
+    pub changed: broadcast::Sender<ReceivedEvent>,
+    /// Whether the pages announce their own changes on `changed` (when the
+    /// store has no feed of its own that does).
+    pub announce_changes: bool,
 }
 
 /// What the handlers share.
@@ -46,6 +51,7 @@ struct App {
     /// A received task changed through these pages (ids only), for the
     /// pages open on it or its list.
     changed: broadcast::Sender<ReceivedEvent>,
+    announce_changes: bool,
     sessions: Arc<Sessions>,
     recipients: Arc<Recipients>,
 }
@@ -61,7 +67,8 @@ pub fn routes(state: WebState) -> Router {
         engine: state.engine,
         store: state.store,
         received: state.received,
-        changed: broadcast::channel(256).0,
+        changed: state.changed,
+        announce_changes: state.announce_changes,
         sessions: Arc::new(Sessions::default()),
         recipients: Arc::new(recipients),
     };

@@ -39,6 +39,9 @@ use tokio::sync::broadcast;
 /// The channel on which committed creates are announced.
 pub const RECEIVED_CHANNEL: &str = "gpc_received";
 
+/// The channel on which committed changes of received tasks are announced.
+pub const CHANGED_CHANNEL: &str = "gpc_changed";
+
 /// Connections per instance. A create holds one for a few round trips, so
 /// this many serve far more concurrent requests; several instances times
 /// this must stay under the server's `max_connections`.
@@ -54,6 +57,7 @@ pub struct PostgresStore {
     pool: Pool,
     audit: AuditWriter,
     received: Listener<ReceivedEvent>,
+    changed: Listener<ReceivedEvent>,
 }
 
 impl PostgresStore {
@@ -73,6 +77,7 @@ impl PostgresStore {
         };
         let audit = AuditWriter::spawn(config.clone())?;
         let received = Listener::new(config.clone(), RECEIVED_CHANNEL, parse_received);
+        let changed = Listener::new(config.clone(), CHANGED_CHANNEL, parse_received);
         // The URL may hold a password: only the database name is logged.
         tracing::info!(
             database = config.get_dbname().unwrap_or_default(),
@@ -83,6 +88,7 @@ impl PostgresStore {
             pool,
             audit,
             received,
+            changed,
         })
     }
 
@@ -92,6 +98,13 @@ impl PostgresStore {
         &self,
     ) -> Result<broadcast::Receiver<ReceivedEvent>, StoreError> {
         self.received.subscribe_ready().await
+    }
+
+    /// Like `changed_events`, and waits until the `LISTEN` is in place.
+    pub async fn changed_events_ready(
+        &self,
+    ) -> Result<broadcast::Receiver<ReceivedEvent>, StoreError> {
+        self.changed.subscribe_ready().await
     }
 
     /// Fast path for benchmarks: inserts many tasks in large transactions,
@@ -419,6 +432,13 @@ impl Store for PostgresStore {
         )
         .await
         .map_err(pg_err)?;
+        // Delivered only on commit, so a change rolled back announces nothing.
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&CHANGED_CHANNEL, &received_payload(tenant, id)],
+        )
+        .await
+        .map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
         let task = ReceivedTask {
             task: current.task,
@@ -563,5 +583,9 @@ impl Store for PostgresStore {
 
     fn received_events(&self) -> Option<broadcast::Receiver<ReceivedEvent>> {
         Some(self.received.subscribe())
+    }
+
+    fn changed_events(&self) -> Option<broadcast::Receiver<ReceivedEvent>> {
+        Some(self.changed.subscribe())
     }
 }

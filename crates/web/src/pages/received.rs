@@ -411,11 +411,13 @@ pub async fn change(
     };
     match outcome {
         ChangeOutcome::Changed { task, .. } => {
-            // Nobody watching is fine.
-            let _ = app.changed.send(ReceivedEvent {
-                tenant: task.tenant.clone(),
-                task_id: task.id.clone(),
-            });
+            if app.announce_changes {
+                // Nobody watching is fine.
+                let _ = app.changed.send(ReceivedEvent {
+                    tenant: task.tenant.clone(),
+                    task_id: task.id.clone(),
+                });
+            }
             Redirect::to(&format!("/received/{id}")).into_response()
         }
         ChangeOutcome::Refused { refusal, task } => {
