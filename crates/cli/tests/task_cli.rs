@@ -322,3 +322,148 @@ async fn bad_input_is_one_clear_line_and_exit_1_and_changes_nothing() {
     );
     assert_eq!(shown["timeline"].as_array().unwrap().len(), 1);
 }
+
+/// `gpc-tasks serve` at the most detailed log level, its log in a file, and
+/// its base URL; killed when dropped.
+struct Served(std::process::Child, String);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve_logged(data_dir: &Path) -> Served {
+    use std::io::{BufRead, BufReader};
+    let log = std::fs::File::create(data_dir.join("server.log")).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    Served(child, format!("http://{addr}"))
+}
+
+/// Notes, reasons, the patient and the task's text never reach the log,
+/// whichever side makes the change (task-lifecycle.md §5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_from_the_pages_and_the_cli_log_no_note_reason_or_patient() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_logged(dir.path());
+    let base = server.1.clone();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let jwt = Jwt::new("organization/*.write", org_record("GPC001")).encode();
+    let created = client
+        .post(format!("{base}/GPC001/DSTU2/1/Order"))
+        .headers(headers(CREATE, GPC001_ASID, &jwt))
+        .header("content-type", JSON)
+        .body(order("2", "5", "1", "2", "Check the warfarin dose").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let signed_in = client
+        .post(format!("{base}/sign-in"))
+        .header("origin", &base)
+        .form(&[("org", "GPC001"), ("user", GILBERT)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    for (action, version, text) in [
+        ("take", "1", "Secret note about the INR"),
+        ("reject", "2", "Secret reason: Minnie has moved away"),
+    ] {
+        let changed = client
+            .post(format!("{base}/received/{id}/change"))
+            .header("origin", &base)
+            .header("cookie", &cookie)
+            .form(&[("action", action), ("version", version), ("text", text)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), 303, "{action}");
+    }
+    let (code, _, err) = run(
+        &[
+            "task",
+            "note",
+            &id,
+            "--org",
+            "GPC001",
+            "--as",
+            ROSS,
+            "--text",
+            "Secret CLI note",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "a rejected task takes no note: {err}");
+    let (_, out, _) = run(&["task", "show", &id, "--org", "GPC001"], dir.path());
+    assert!(
+        out.contains("Secret reason: Minnie has moved away"),
+        "{out}"
+    );
+    drop(server);
+
+    let log = without_colours(&std::fs::read_to_string(dir.path().join("server.log")).unwrap());
+    assert!(
+        log.contains("received task changed")
+            && log.contains(&id)
+            && log.contains("state=\"rejected\""),
+        "the changes are logged by id and state: {log}"
+    );
+    for secret in [
+        "Secret",
+        "INR",
+        "Minnie",
+        "DAWES",
+        "warfarin",
+        "9476719931",
+        "947 671 9931",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+}
+
+/// The log as text: the server colours its fields (ANSI escapes).
+fn without_colours(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Up to and including the final letter of the sequence.
+            for e in chars.by_ref() {
+                if e.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

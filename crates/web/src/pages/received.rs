@@ -410,7 +410,16 @@ pub async fn change(
         Err(e) => return PageError::from(e).response(Some(user)),
     };
     match outcome {
-        ChangeOutcome::Changed { task, .. } => {
+        ChangeOutcome::Changed { task, entry } => {
+            // Ids and states only: never the note, the reason or a name (§5).
+            tracing::info!(
+                task = %task.id,
+                tenant = %task.tenant,
+                state = task.life.state.code(),
+                version = task.life.version,
+                by = %entry.by.sds_user_id,
+                "received task changed"
+            );
             if app.announce_changes {
                 // Nobody watching is fine.
                 let _ = app.changed.send(ReceivedEvent {
@@ -421,6 +430,13 @@ pub async fn change(
             Redirect::to(&format!("/received/{id}")).into_response()
         }
         ChangeOutcome::Refused { refusal, task } => {
+            tracing::info!(
+                task = %task.id,
+                state = task.life.state.code(),
+                version = task.life.version,
+                refusal = %refusal,
+                "received task change refused"
+            );
             let mut errors = FieldErrors::default();
             let status = match &refusal {
                 Refusal::ReasonRequired => {
