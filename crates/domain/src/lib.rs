@@ -14,6 +14,7 @@ pub mod error;
 pub mod interaction;
 pub mod jwt;
 pub mod new_task;
+pub mod order_response;
 pub mod order_rules;
 pub mod region;
 pub mod sent;

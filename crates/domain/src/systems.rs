@@ -17,6 +17,17 @@ pub const NHS_NUMBER_VERIFICATION_VALUESET: &str =
     "http://fhir.nhs.net/ValueSet/nhs-number-verification-status-1";
 
 pub const PROFILE_ORDER: &str = "http://fhir.nhs.net/StructureDefinition/gpconnect-task-order-1";
+pub const PROFILE_ORDER_RESPONSE: &str =
+    "http://fhir.nhs.net/StructureDefinition/gpconnect-task-orderresponse-1";
+/// The task's version an OrderResponse carries (task-lifecycle.md §2).
+pub const TASK_VERSION_EXTENSION: &str =
+    "http://fhir.nhs.net/StructureDefinition/extension-gpconnect-task-version-1";
+/// The owner after an assignment to someone other than `who`.
+pub const TASK_OWNER_EXTENSION: &str =
+    "http://fhir.nhs.net/StructureDefinition/extension-gpconnect-task-owner-1";
+/// The SDS user id system of the lifecycle's contained Practitioner, as
+/// task-lifecycle.md §2 writes it.
+pub const SDS_USER_ID_SHORT: &str = "http://fhir.nhs.net/sds-user-id";
 pub const PROFILE_TASK_BASIC: &str =
     "http://fhir.nhs.net/StructureDefinition/gpconnect-task-description-basic-1";
 pub const PROFILE_PATIENT: &str = "http://fhir.nhs.net/StructureDefinition/gpconnect-patient-1";

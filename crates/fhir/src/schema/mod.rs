@@ -69,6 +69,7 @@ impl ElementDef {
 pub enum Ty {
     // resources
     Order,
+    OrderResponse,
     Basic,
     Patient,
     Organization,
@@ -149,6 +150,7 @@ impl Ty {
     pub fn resource(name: &str) -> Option<Ty> {
         Some(match name {
             "Order" => Ty::Order,
+            "OrderResponse" => Ty::OrderResponse,
             "Basic" => Ty::Basic,
             "Patient" => Ty::Patient,
             "Organization" => Ty::Organization,
@@ -169,8 +171,8 @@ impl Ty {
         use Ty::*;
         match self {
             Bundle => Base::Resource,
-            Order | Basic | Patient | Organization | Practitioner | Device | Conformance
-            | OperationOutcome => Base::DomainResource,
+            Order | OrderResponse | Basic | Patient | Organization | Practitioner | Device
+            | Conformance | OperationOutcome => Base::DomainResource,
             Extension | PrimitiveExtension | Meta | Narrative | Identifier | CodeableConcept
             | Coding | Reference | HumanName | Address | ContactPoint | Period | Attachment
             | Quantity | Range | Ratio | Annotation | Signature | SampledData | Timing
@@ -203,6 +205,7 @@ impl Ty {
         use resources as r;
         match self {
             Order => r::ORDER,
+            OrderResponse => r::ORDER_RESPONSE,
             Basic => r::BASIC,
             Patient => r::PATIENT,
             Organization => r::ORGANIZATION,

@@ -26,6 +26,17 @@ pub(super) static DOMAIN_RESOURCE_BASE: &[ElementDef] = &[
 const REF: Kind = t(Ty::Reference);
 const CC: Kind = t(Ty::CodeableConcept);
 
+/// DSTU2 OrderResponse: a task's update, both ways (task-lifecycle.md §2).
+pub(super) static ORDER_RESPONSE: &[ElementDef] = &[
+    list("identifier", t(Ty::Identifier)),
+    req("request", REF),
+    opt("date", DATE_TIME),
+    opt("who", REF),
+    req("orderStatus", CODE),
+    opt("description", STRING),
+    list("fulfillment", REF),
+];
+
 pub(super) static ORDER: &[ElementDef] = &[
     list("identifier", t(Ty::Identifier)),
     opt("date", DATE_TIME),
