@@ -10,20 +10,12 @@
 mod common;
 
 use common::World;
-use common::webdriver::{Driver, ENTER, SPACE, TAB};
+use common::webdriver::{Driver, ENTER, SPACE, TAB, screenshot};
 use gpc_consumer::SendRequest;
 use gpc_domain::task::TaskType;
-use std::path::PathBuf;
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target directory")
-        .join("ui-screenshots")
-}
 
 async fn shot(driver: &Driver, name: &str) {
-    driver.screenshot(&screenshots().join(name)).await;
+    driver.screenshot(&screenshot(name)).await;
 }
 
 async fn sign_in(driver: &Driver, web: &str, org: &str, user: &str) {

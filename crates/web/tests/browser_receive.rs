@@ -10,17 +10,8 @@
 mod common;
 
 use common::World;
-use common::webdriver::Driver;
+use common::webdriver::{Driver, screenshot};
 use reqwest::StatusCode;
-use std::path::PathBuf;
-
-fn screenshot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target directory")
-        .join("ui-screenshots")
-        .join(name)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_colleagues_take_shows_live_on_the_task_page_which_then_marks_it_done() {
@@ -75,7 +66,7 @@ async fn a_colleagues_take_shows_live_on_the_task_page_which_then_marks_it_done(
     let take_buttons = driver.find_all("[data-testid=take]").await;
     assert!(take_buttons.is_empty(), "Take is still offered");
     driver
-        .screenshot(&screenshot("20-received-task-taken-live.png"))
+        .screenshot(&screenshot("30-received-task-taken-live.png"))
         .await;
 
     // The page now carries version 2, so marking it done goes through.
@@ -88,7 +79,7 @@ async fn a_colleagues_take_shows_live_on_the_task_page_which_then_marks_it_done(
         .wait_for_text("#task-timeline", "Review booked")
         .await;
     driver
-        .screenshot(&screenshot("21-received-task-done.png"))
+        .screenshot(&screenshot("31-received-task-done.png"))
         .await;
     driver.goto(&format!("{web}/received?view=done")).await;
     driver.wait_for_text("main table", "Completed").await;

@@ -9,18 +9,9 @@
 
 mod common;
 
-use common::webdriver::Driver;
+use common::webdriver::{Driver, screenshot};
 use common::{Spine, World};
-use std::path::PathBuf;
 use std::time::Duration;
-
-fn screenshot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target directory")
-        .join("ui-screenshots")
-        .join(name)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_task_is_retried_to_delivered() {

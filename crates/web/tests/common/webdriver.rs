@@ -8,6 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Where a browser test's screenshot `name` goes: `target/ui-screenshots/`.
+pub fn screenshot(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .join("ui-screenshots")
+        .join(name)
+}
+
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub const ENTER: &str = "\u{E007}";
 pub const TAB: &str = "\u{E004}";
