@@ -197,6 +197,7 @@ pub async fn change(data: &DataArgs, args: ChangeArgs) -> Result<ExitCode, Strin
         text: args.text,
         expected_version: args.version,
         at: jiff::Timestamp::now(),
+        wire: gpc_domain::updates::Wire::outgoing(),
     };
     let outcome = store
         .change_task(&ods, &args.task, request)
@@ -207,7 +208,10 @@ pub async fn change(data: &DataArgs, args: ChangeArgs) -> Result<ExitCode, Strin
             eprintln!("error: {ods} has no task {}", args.task);
             Ok(ExitCode::from(EXIT_REFUSED))
         }
-        Some(ChangeOutcome::Changed { task, entry }) => {
+        // A repeat comes only with an update that arrived, never from here.
+        Some(
+            ChangeOutcome::Changed { task, entry } | ChangeOutcome::Repeat { task, entry, .. },
+        ) => {
             if args.json {
                 let timeline = store
                     .timeline(&ods, &task.id)

@@ -217,6 +217,8 @@ fn queued(endpoint: &str, n: usize) -> SentTask {
         provider_task_id: None,
         delivered_at: None,
         reason: None,
+        remote: None,
+        cancellation: None,
     }
 }
 

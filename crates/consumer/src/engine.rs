@@ -302,6 +302,8 @@ impl Engine {
             provider_task_id: None,
             delivered_at: None,
             reason,
+            remote: None,
+            cancellation: None,
         };
         self.inner.outbox.enqueue(&task).await?;
         tracing::info!(task = %task.id, status = task.status.code(), "task queued");

@@ -11,10 +11,12 @@ pub enum Interaction {
     ReadOrganization,
     SearchOrganization,
     CreateTask,
+    /// A task update, both ways (task-lifecycle.md §2).
+    CreateOrderResponse,
 }
 
 impl Interaction {
-    pub const ALL: [Interaction; 8] = [
+    pub const ALL: [Interaction; 9] = [
         Self::ReadMetadata,
         Self::ReadPatient,
         Self::SearchPatient,
@@ -23,6 +25,7 @@ impl Interaction {
         Self::ReadOrganization,
         Self::SearchOrganization,
         Self::CreateTask,
+        Self::CreateOrderResponse,
     ];
 
     pub fn id(self) -> &'static str {
@@ -43,6 +46,9 @@ impl Interaction {
                 "urn:nhs:names:services:gpconnect:fhir:rest:search:organization"
             }
             Self::CreateTask => "urn:nhs:names:services:gpconnect:fhir:rest:create:order",
+            Self::CreateOrderResponse => {
+                "urn:nhs:names:services:gpconnect:fhir:rest:create:orderresponse"
+            }
         }
     }
 
@@ -50,9 +56,9 @@ impl Interaction {
         Self::ALL.into_iter().find(|i| i.id() == id)
     }
 
-    /// Only the task itself needs a sharing agreement; look-ups are read-only.
+    /// Only the task and its updates need a sharing agreement; look-ups are read-only.
     pub fn is_write(self) -> bool {
-        matches!(self, Self::CreateTask)
+        matches!(self, Self::CreateTask | Self::CreateOrderResponse)
     }
 }
 

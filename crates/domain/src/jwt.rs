@@ -659,6 +659,22 @@ impl AuditClaims {
                     ));
                 }
             },
+            // task-lifecycle.md §2: organization/*.write on the receiving
+            // endpoint's Organization.
+            CreateOrderResponse => match (&self.requested_scope, &self.requested_record) {
+                (Scope::OrganizationWrite, RequestedRecord::Organization(ods)) => {
+                    if ods != provider_ods {
+                        return Err(bad(
+                            "the JWT's requested_record must be the receiving organisation",
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(bad(
+                        "a task update needs requested_scope organization/*.write and the receiving Organization as requested_record",
+                    ));
+                }
+            },
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ pub mod region;
 pub mod sent;
 pub mod spine;
 pub mod systems;
+pub mod updates;
 
 pub use error::ProviderError;
 pub use interaction::Interaction;

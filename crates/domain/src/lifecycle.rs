@@ -1083,6 +1083,19 @@ pub struct TaskChange {
     /// Make the change only while the task is at this version.
     pub expected_version: Option<u32>,
     pub at: jiff::Timestamp,
+    /// How the other side hears of it, or where it came from.
+    pub wire: crate::updates::Wire,
+}
+
+impl TaskChange {
+    /// Whether the store queues an update for the task's sender with this
+    /// change: every change the receiver makes here except a note (§2: a
+    /// note stays with the receiving organisation).
+    pub fn notifies_sender(&self) -> bool {
+        self.party == Party::Receiver
+            && !matches!(self.change, Change::Note)
+            && matches!(self.wire, crate::updates::Wire::Outgoing { .. })
+    }
 }
 
 impl TaskChange {
@@ -1109,6 +1122,7 @@ impl fmt::Debug for TaskChange {
             .field("text", &self.text.as_ref().map(|_| "…"))
             .field("expected_version", &self.expected_version)
             .field("at", &self.at)
+            .field("wire", &self.wire)
             .finish()
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::ids::{Asid, NhsNumber, OdsCode};
 use crate::task::TaskType;
+
 use jiff::Timestamp;
 
 /// Where a sent task stands. `Failed` with a `next_attempt_at` is waiting for
@@ -114,6 +115,12 @@ pub struct SentTask {
     pub delivered_at: Option<Timestamp>,
     /// Why it was rejected or failed, in plain words.
     pub reason: Option<String>,
+    /// Where the recipient's task stands, as last heard (task-lifecycle.md
+    /// §3): set on delivery (received, version 1), then by each update the
+    /// recipient sends. `None` until delivered.
+    pub remote: Option<crate::updates::RemoteState>,
+    /// The sender's cancellation, once asked for.
+    pub cancellation: Option<crate::updates::Cancellation>,
 }
 
 /// One delivery attempt and how it ended.

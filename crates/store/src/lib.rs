@@ -22,6 +22,7 @@ use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord
 use gpc_domain::lifecycle::{InboxView, Refusal, TaskChange, TimelineEntry};
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, ReceivedTask};
+use gpc_domain::updates::OutgoingUpdate;
 use gpc_domain::{Asid, OdsCode};
 use jiff::Timestamp;
 use outbox::{Outbox, PostgresOutbox, SqliteOutbox};
@@ -68,6 +69,8 @@ pub async fn open_outbox(
     }
 }
 
+// SCAFFOLD (issue 13): until every backend implements the new methods.
+#[allow(unused_variables)]
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// All reference data, each list in the order its rows were first written.
@@ -143,7 +146,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies `change` to task `id` of `tenant` as the task stands at that
     /// moment, in one transaction: the rules of `Lifecycle::apply`, then the
-    /// task's new state, version and owner with its timeline entry. Of
+    /// task's new state, version and owner with its timeline entry, and,
+    /// when `change.notifies_sender()`, the update for the task's sender
+    /// (pending, due now) under the change's identifier. A change that
+    /// arrived (`Wire::Incoming`) whose identifier this tenant already
+    /// applied is a `Repeat`: nothing is written. Of
     /// changes made at once against one version (two people taking the task)
     /// exactly one is applied, across instances; the others are refused with
     /// the task as the winner left it. `None` when `tenant` has no such task.
@@ -153,6 +160,50 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         change: TaskChange,
     ) -> Result<Option<ChangeOutcome>, StoreError>;
+
+    /// Due updates of received tasks for their senders, claimed for `owner`
+    /// until `lease_until`: pending, `next_attempt_at <= now`, not leased
+    /// (or the lease ran out: its worker died), and only the lowest pending
+    /// version of each task, so that one task's updates go out in version
+    /// order. Oldest first, at most `limit`.
+    async fn claim_updates(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    /// Records how an attempt of a claimed update ended (`update`'s status,
+    /// attempts, next_attempt_at, http_status, detail, finished_at) and
+    /// releases the lease, if `owner` still holds it; false otherwise.
+    async fn finish_update(
+        &self,
+        owner: &str,
+        update: &OutgoingUpdate,
+    ) -> Result<bool, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    /// When the next pending update becomes due, if any is waiting.
+    async fn next_update_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    /// The updates queued for the sender of task `id`, by version.
+    async fn task_updates(
+        &self,
+        tenant: &OdsCode,
+        id: &str,
+    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
 
     /// The changes of task `id` since its delivery, oldest first.
     async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError>;
@@ -233,6 +284,14 @@ pub enum ChangeOutcome {
     Changed {
         task: ReceivedTask,
         entry: TimelineEntry,
+    },
+    /// An arriving update whose identifier was applied before: the task as
+    /// it is now, the entry that update made, and the body it was answered
+    /// with. Nothing was written.
+    Repeat {
+        task: ReceivedTask,
+        entry: TimelineEntry,
+        body: String,
     },
     /// Not applied (the rules refuse it, or the task moved on from the
     /// version the change was made against); nothing was written. The task

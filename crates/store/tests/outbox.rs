@@ -80,6 +80,8 @@ mod suite {
             provider_task_id: None,
             delivered_at: None,
             reason: None,
+            remote: None,
+            cancellation: None,
         }
     }
 

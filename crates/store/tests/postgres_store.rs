@@ -65,6 +65,7 @@ async fn a_change_on_one_instance_is_announced_on_another() {
         text: None,
         expected_version: Some(1),
         at: at(1),
+        wire: gpc_domain::updates::Wire::outgoing(),
     };
     let applied = a
         .change_task(&ods(GPC001), &t.id, take.clone())
@@ -276,6 +277,8 @@ fn sent(id: &str) -> SentTask {
         provider_task_id: None,
         delivered_at: None,
         reason: None,
+        remote: None,
+        cancellation: None,
     }
 }
 

@@ -635,6 +635,7 @@ mod suite {
             text: text.map(str::to_owned),
             expected_version: version,
             at: at(100),
+            wire: gpc_domain::updates::Wire::outgoing(),
         }
     }
 
@@ -796,7 +797,7 @@ mod suite {
             .iter()
             .filter_map(|o| match o {
                 ChangeOutcome::Changed { task, .. } => Some(task),
-                ChangeOutcome::Refused { .. } => None,
+                ChangeOutcome::Refused { .. } | ChangeOutcome::Repeat { .. } => None,
             })
             .collect();
         assert_eq!(winners.len(), 1);

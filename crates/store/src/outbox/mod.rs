@@ -11,7 +11,9 @@ pub use sqlite::{OUTBOX_FILE, SqliteOutbox};
 
 use crate::StoreError;
 use gpc_domain::OdsCode;
+use gpc_domain::lifecycle::TimelineEntry;
 use gpc_domain::sent::{Attempt, SentTask};
+use gpc_domain::updates::{Cancellation, RemoteUpdate};
 use jiff::Timestamp;
 use tokio::sync::broadcast;
 
@@ -24,6 +26,8 @@ pub struct SentEvent {
     pub task_id: String,
 }
 
+// SCAFFOLD (issue 13): until every backend implements the new methods.
+#[allow(unused_variables)]
 #[async_trait::async_trait]
 pub trait Outbox: Send + Sync + 'static {
     /// Stores a new task; on disk when this returns Ok.
@@ -66,7 +70,81 @@ pub trait Outbox: Send + Sync + 'static {
     /// it is not in that state.
     async fn requeue(&self, id: &str, now: Timestamp) -> Result<Option<SentTask>, StoreError>;
 
-    /// When the next task becomes due, if any is waiting.
+    /// The delivered task that `from_ods` sent and its recipient holds as
+    /// `provider_task_id` (the id in the 201's Location).
+    async fn find_delivered(
+        &self,
+        from_ods: &OdsCode,
+        provider_task_id: &str,
+    ) -> Result<Option<SentTask>, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    /// Applies a change the recipient reports to sent task `id`, in one
+    /// transaction (task-lifecycle.md §2 steps 5, 6): an update whose
+    /// `received.identifier` this task already applied is a `Repeat`; one
+    /// whose version is not above `remote.version` is `Late`; neither
+    /// changes anything. Otherwise `remote` becomes the entry's state,
+    /// version, owner and time, and the entry (with the received body)
+    /// joins the task's timeline: `Applied`. `None` when there is no such task.
+    async fn apply_remote(
+        &self,
+        id: &str,
+        update: &RemoteUpdate,
+    ) -> Result<Option<RemoteOutcome>, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    /// The recipient's changes of sent task `id` after its delivery, by version.
+    async fn sent_timeline(&self, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    /// Stores `cancellation` (pending, due now) on sent task `id` if it is
+    /// delivered, its remote state is not final and it has no cancellation
+    /// yet; returns the task as it is then. `None` when it is not in that
+    /// state (nothing written).
+    async fn request_cancel(
+        &self,
+        id: &str,
+        cancellation: &Cancellation,
+    ) -> Result<Option<SentTask>, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    /// Claims due cancellations like `claim_due` claims tasks: pending,
+    /// `next_attempt_at <= now`, not leased or the lease ran out.
+    async fn claim_cancellations(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SentTask>, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    /// Records how a cancellation attempt ended (`task.cancellation` as it
+    /// is now) and releases the lease, if `owner` still holds it; false
+    /// otherwise. With `applied` (the receiver's 201: the task cancelled at
+    /// that version), applies it as `apply_remote` would, in the same
+    /// transaction.
+    async fn finish_cancellation(
+        &self,
+        owner: &str,
+        task: &SentTask,
+        applied: Option<&TimelineEntry>,
+    ) -> Result<bool, StoreError> {
+        // SCAFFOLD (issue 13): each backend implements this.
+        Err(StoreError::Other("not implemented yet".into()))
+    }
+
+    /// When the next task or cancellation becomes due, if any is waiting.
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Changes committed from now on by any instance sharing this outbox,
@@ -75,4 +153,16 @@ pub trait Outbox: Send + Sync + 'static {
     fn sent_events(&self) -> Option<broadcast::Receiver<SentEvent>> {
         None
     }
+}
+
+/// What `apply_remote` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteOutcome {
+    /// The change was applied: the sent task as it is now.
+    Applied(SentTask),
+    /// An older version than the one held arrived late: nothing changed.
+    Late(SentTask),
+    /// This update was applied before: nothing changed; the body it was
+    /// answered with then.
+    Repeat { task: SentTask, body: String },
 }

@@ -135,6 +135,8 @@ pub(crate) fn decode_sent(row: &impl RowReader) -> Result<SentTask, StoreError> 
         provider_task_id: row.opt_string(26)?,
         delivered_at: row.opt_timestamp(27)?,
         reason: row.opt_string(28)?,
+        remote: None,
+        cancellation: None,
     })
 }
 

@@ -403,6 +403,7 @@ pub async fn change(
         text,
         expected_version: Some(form.version),
         at: Timestamp::now(),
+        wire: gpc_domain::updates::Wire::outgoing(),
     };
     let outcome = match app.store.change_task(&user.org_ods, &id, request).await {
         Ok(Some(outcome)) => outcome,
@@ -410,7 +411,8 @@ pub async fn change(
         Err(e) => return PageError::from(e).response(Some(user)),
     };
     match outcome {
-        ChangeOutcome::Changed { task, entry } => {
+        // A repeat comes only with an update that arrived, never from a page.
+        ChangeOutcome::Changed { task, entry } | ChangeOutcome::Repeat { task, entry, .. } => {
             // Ids and states only: never the note, the reason or a name (§5).
             tracing::info!(
                 task = %task.id,
