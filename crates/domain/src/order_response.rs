@@ -146,12 +146,20 @@ pub fn read_order_response(body: &Value) -> Result<TaskUpdate, ProviderError> {
         .filter(|v| v.starts_with("urn:uuid:") && v.len() > "urn:uuid:".len())
         .ok_or_else(|| invalid("OrderResponse.identifier: a urn:uuid: identifier is required"))?
         .to_owned();
+    // A receiver's update is a change after delivery (version 1), so it
+    // numbers 2 or more; a cancellation carries the version the sender last
+    // saw, which is 1 when nobody has touched the task yet. Decided here:
+    // §2's "integer ≥ 2" read literally would make an untouched task
+    // impossible to cancel.
+    let least = if body["orderStatus"] == "cancelled" { 1 } else { 2 };
     let version = extension(body, TASK_VERSION_EXTENSION)
         .and_then(|e| e["valueInteger"].as_u64())
         .and_then(|v| u32::try_from(v).ok())
-        .filter(|v| *v >= 2)
+        .filter(|v| *v >= least)
         .ok_or_else(|| {
-            invalid("OrderResponse.extension (task version): an integer of 2 or more is required")
+            invalid(format!(
+                "OrderResponse.extension (task version): an integer of {least} or more is required"
+            ))
         })?;
     let request = body["request"]["reference"]
         .as_str()
@@ -370,6 +378,27 @@ mod tests {
         for (element, edit) in cases {
             let message = refused(edit);
             assert!(message.starts_with(element), "{element}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_cancellation_may_carry_version_1_and_an_update_may_not() {
+        let mut body = order_response(&update());
+        body["extension"][0]["valueInteger"] = json!(1);
+        body["orderStatus"] = json!("cancelled");
+        assert_eq!(read_order_response(&body).unwrap().version, 1);
+        body["extension"][0]["valueInteger"] = json!(0);
+        assert!(matches!(
+            read_order_response(&body),
+            Err(ProviderError::InvalidResource(m)) if m.contains("1 or more")
+        ));
+        for status in ["accepted", "completed", "rejected"] {
+            body["extension"][0]["valueInteger"] = json!(1);
+            body["orderStatus"] = json!(status);
+            assert!(matches!(
+                read_order_response(&body),
+                Err(ProviderError::InvalidResource(m)) if m.contains("2 or more")
+            ));
         }
     }
 
