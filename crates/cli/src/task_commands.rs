@@ -330,7 +330,7 @@ fn task_json(t: &ReceivedTask, timeline: Option<&[TimelineEntry]>) -> Value {
     v
 }
 
-fn entry_json(e: &TimelineEntry) -> Value {
+pub(crate) fn entry_json(e: &TimelineEntry) -> Value {
     json!({
         "version": e.version,
         "state": e.state.code(),

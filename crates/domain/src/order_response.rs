@@ -151,7 +151,11 @@ pub fn read_order_response(body: &Value) -> Result<TaskUpdate, ProviderError> {
     // saw, which is 1 when nobody has touched the task yet. Decided here:
     // §2's "integer ≥ 2" read literally would make an untouched task
     // impossible to cancel.
-    let least = if body["orderStatus"] == "cancelled" { 1 } else { 2 };
+    let least = if body["orderStatus"] == "cancelled" {
+        1
+    } else {
+        2
+    };
     let version = extension(body, TASK_VERSION_EXTENSION)
         .and_then(|e| e["valueInteger"].as_u64())
         .and_then(|v| u32::try_from(v).ok())
