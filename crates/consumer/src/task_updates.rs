@@ -13,6 +13,7 @@ use gpc_domain::lifecycle::{Actor, Owner, TaskState, TimelineEntry, check_text};
 use gpc_domain::order_response::{Person, TaskUpdate, order_response};
 use gpc_domain::sent::{SendStatus, SentTask};
 use gpc_domain::systems::TASK_VERSION_EXTENSION;
+use gpc_domain::task::ReceivedEvent;
 use gpc_domain::updates::{Cancellation, OutgoingUpdate, UpdateStatus, update_backoff};
 use gpc_domain::{Interaction, OdsCode};
 use gpc_store::{Store, StoreError};
@@ -20,6 +21,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 
 /// How one attempt of an update ended.
@@ -249,8 +251,14 @@ impl Engine {
     /// Runs the worker that delivers the receiving side's updates in `store`
     /// to the tasks' senders, until the returned handle is aborted. Changes
     /// made anywhere on the same data (a page, a CLI command in another
-    /// process) are found by polling, at least every `poll_interval`.
-    pub fn spawn_update_worker(&self, store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
+    /// process) are found by polling, at least every `poll_interval`. Each
+    /// finished attempt is announced on `changed`, so that the task's open
+    /// pages show whether the sender heard.
+    pub fn spawn_update_worker(
+        &self,
+        store: Arc<dyn Store>,
+        changed: broadcast::Sender<ReceivedEvent>,
+    ) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
         tokio::spawn(async move {
             let mut running = JoinSet::new();
@@ -265,8 +273,15 @@ impl Engine {
                             for update in updates {
                                 let engine = engine.clone();
                                 let store = store.clone();
+                                let changed = changed.clone();
                                 running.spawn(async move {
-                                    engine.deliver_update(&store, update).await
+                                    let event = ReceivedEvent {
+                                        tenant: update.tenant.clone(),
+                                        task_id: update.task_id.clone(),
+                                    };
+                                    engine.deliver_update(&store, update).await;
+                                    // Nobody watching is fine.
+                                    let _ = changed.send(event);
                                 });
                             }
                         }

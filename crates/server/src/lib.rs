@@ -352,7 +352,9 @@ impl Running {
         // The receiving side's updates go back to the tasks' senders from
         // wherever a provider serves, whoever made the change.
         let updates = match (&self.state.engine, self.parts.provider) {
-            (Some(engine), true) => Some(engine.spawn_update_worker(store.clone())),
+            (Some(engine), true) => {
+                Some(engine.spawn_update_worker(store.clone(), self.state.changed.clone()))
+            }
             _ => None,
         };
         let follower = self
