@@ -69,8 +69,6 @@ pub async fn open_outbox(
     }
 }
 
-// SCAFFOLD (issue 13): until every backend implements the new methods.
-#[allow(unused_variables)]
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// All reference data, each list in the order its rows were first written.
@@ -172,38 +170,23 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
-    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Vec<OutgoingUpdate>, StoreError>;
 
     /// Records how an attempt of a claimed update ended (`update`'s status,
     /// attempts, next_attempt_at, http_status, detail, finished_at) and
     /// releases the lease, if `owner` still holds it; false otherwise.
-    async fn finish_update(
-        &self,
-        owner: &str,
-        update: &OutgoingUpdate,
-    ) -> Result<bool, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    async fn finish_update(&self, owner: &str, update: &OutgoingUpdate)
+    -> Result<bool, StoreError>;
 
     /// When the next pending update becomes due, if any is waiting.
-    async fn next_update_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    async fn next_update_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// The updates queued for the sender of task `id`, by version.
     async fn task_updates(
         &self,
         tenant: &OdsCode,
         id: &str,
-    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Vec<OutgoingUpdate>, StoreError>;
 
     /// The changes of task `id` since its delivery, oldest first.
     async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError>;

@@ -26,8 +26,6 @@ pub struct SentEvent {
     pub task_id: String,
 }
 
-// SCAFFOLD (issue 13): until every backend implements the new methods.
-#[allow(unused_variables)]
 #[async_trait::async_trait]
 pub trait Outbox: Send + Sync + 'static {
     /// Stores a new task; on disk when this returns Ok.
@@ -76,10 +74,7 @@ pub trait Outbox: Send + Sync + 'static {
         &self,
         from_ods: &OdsCode,
         provider_task_id: &str,
-    ) -> Result<Option<SentTask>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Option<SentTask>, StoreError>;
 
     /// Applies a change the recipient reports to sent task `id`, in one
     /// transaction (task-lifecycle.md §2 steps 5, 6): an update whose
@@ -92,16 +87,10 @@ pub trait Outbox: Send + Sync + 'static {
         &self,
         id: &str,
         update: &RemoteUpdate,
-    ) -> Result<Option<RemoteOutcome>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Option<RemoteOutcome>, StoreError>;
 
     /// The recipient's changes of sent task `id` after its delivery, by version.
-    async fn sent_timeline(&self, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    async fn sent_timeline(&self, id: &str) -> Result<Vec<TimelineEntry>, StoreError>;
 
     /// Stores `cancellation` (pending, due now) on sent task `id` if it is
     /// delivered, its remote state is not final and it has no cancellation
@@ -111,10 +100,7 @@ pub trait Outbox: Send + Sync + 'static {
         &self,
         id: &str,
         cancellation: &Cancellation,
-    ) -> Result<Option<SentTask>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Option<SentTask>, StoreError>;
 
     /// Claims due cancellations like `claim_due` claims tasks: pending,
     /// `next_attempt_at <= now`, not leased or the lease ran out.
@@ -124,10 +110,7 @@ pub trait Outbox: Send + Sync + 'static {
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
-    ) -> Result<Vec<SentTask>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Vec<SentTask>, StoreError>;
 
     /// Records how a cancellation attempt ended (`task.cancellation` as it
     /// is now) and releases the lease, if `owner` still holds it; false
@@ -139,10 +122,7 @@ pub trait Outbox: Send + Sync + 'static {
         owner: &str,
         task: &SentTask,
         applied: Option<&TimelineEntry>,
-    ) -> Result<bool, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<bool, StoreError>;
 
     /// When the next task or cancellation becomes due, if any is waiting.
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
