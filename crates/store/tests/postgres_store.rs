@@ -338,9 +338,11 @@ async fn schema_versions_are_recorded_and_a_newer_database_is_refused() {
         [
             ("outbox".to_owned(), 1),
             ("outbox".to_owned(), 2),
+            ("outbox".to_owned(), 3),
             ("store".to_owned(), 1),
             ("store".to_owned(), 2),
-            ("store".to_owned(), 3)
+            ("store".to_owned(), 3),
+            ("store".to_owned(), 4)
         ]
     );
     // A second start finds nothing to do.
