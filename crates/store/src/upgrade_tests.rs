@@ -175,7 +175,7 @@ async fn old_change_reads_back(store: &dyn Store) {
     };
     assert_eq!(
         store.timeline(&gpc001(), "t-old").await.unwrap(),
-        [taken.clone()]
+        std::slice::from_ref(&taken)
     );
     assert_eq!(
         store.task_updates(&gpc001(), "t-old").await.unwrap(),

@@ -644,10 +644,7 @@ fn earlier_change(
     let mut rows = stmt
         .query(params![tenant.as_str(), identifier])
         .map_err(db_err)?;
-    rows.next()
-        .map_err(db_err)?
-        .map(|row| decode_earlier(row))
-        .transpose()
+    rows.next().map_err(db_err)?.map(decode_earlier).transpose()
 }
 
 /// The answer to a repeat: the task the first arrival changed, as it is now.
