@@ -1,7 +1,8 @@
 //! The sender when the SSP is down (Failed after the automatic retries, then
-//! delivered by a manual retry once it is back), and the logs of a whole run
-//! at the most detailed level, which must hold no NHS number, no name of a
-//! patient or user and no task text.
+//! delivered by a manual retry once it is back), and the logs of whole runs
+//! at the most detailed level (sending; a task's life and its updates both
+//! ways), which must hold no NHS number, no name of a patient or user, no
+//! task text and no note or reason.
 
 // A test crate sees every dev-dependency of its package, and uses only some.
 #![allow(unused_crate_dependencies)]
@@ -155,15 +156,21 @@ fn has_word(text: &str, word: &str) -> bool {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_whole_run_at_trace_level_logs_no_patient_data() {
-    let server_dir = tempfile::tempdir().unwrap();
-    let log_path = server_dir.path().join("serve.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    // Provider, SSP, directory, web UI and the outbox worker in one process.
+/// `gpc-tasks serve` at trace level on `dir`, its stderr in `log`; the child
+/// and its base URL, and a thread collecting its stdout.
+fn serve_at_trace(
+    dir: &Path,
+    log: &Path,
+) -> (
+    std::process::Child,
+    String,
+    std::thread::JoinHandle<Vec<String>>,
+) {
+    let log = std::fs::File::create(log).unwrap();
+    // Provider, SSP, directory, web UI and the outbox workers in one process.
     let mut server = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(server_dir.path())
+        .arg(dir)
         .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
         .stderr(log)
@@ -176,6 +183,28 @@ async fn a_whole_run_at_trace_level_logs_no_patient_data() {
         first.split("listening on ").nth(1).unwrap().trim()
     );
     let stdout_lines = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    (server, base, stdout_lines)
+}
+
+/// Each secret found as a whole word in a line of the named outputs.
+fn leaks(secrets: &[String], outputs: &[(&str, &str)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (name, output) in outputs {
+        for secret in secrets {
+            if let Some(line) = output.lines().find(|l| has_word(l, secret)) {
+                let line: String = line.chars().take(300).collect();
+                found.push(format!("{name}: '{secret}' in: {line}"));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_run_at_trace_level_logs_no_patient_data() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let log_path = server_dir.path().join("serve.log");
+    let (mut server, base, stdout_lines) = serve_at_trace(server_dir.path(), &log_path);
 
     let texts = [
         "Zebrafinch review of the statins",
@@ -280,18 +309,126 @@ async fn a_whole_run_at_trace_level_logs_no_patient_data() {
 
     let mut secrets = personal_data();
     secrets.extend(texts.iter().map(|t| t.to_string()));
-    let mut found = Vec::new();
-    for (name, output) in [
-        ("serve log", &server_log),
-        ("serve stdout", &stdout),
-        ("send log", &consumer_logs),
-    ] {
-        for secret in &secrets {
-            if let Some(line) = output.lines().find(|l| has_word(l, secret)) {
-                let line: String = line.chars().take(300).collect();
-                found.push(format!("{name}: '{secret}' in: {line}"));
-            }
-        }
+    let found = leaks(
+        &secrets,
+        &[
+            ("serve log", &server_log),
+            ("serve stdout", &stdout),
+            ("send log", &consumer_logs),
+        ],
+    );
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+/// A task's life at the practice and its updates back to the hub, and the
+/// hub's cancellation, at trace level: the logs carry ids and states only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_trip_at_trace_level_logs_no_note_reason_or_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
+    let (mut server, base, stdout_lines) = serve_at_trace(dir.path(), &log_path);
+    let env = [("GPC_SERVER", base.as_str()), ("RUST_LOG", "trace")];
+    let notes = [
+        "Pangolin note on taking",
+        "Okapi note on assigning",
+        "Tapir note on completing",
+        "Axolotl reason for rejecting",
+        "Capybara reason for cancelling",
+        "Wombat task text",
+    ];
+    let mut logs = String::new();
+    let mut run = |args: &[&str]| {
+        let out = consumer(args, dir.path(), &env);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut theirs = Vec::new();
+    for _ in 0..3 {
+        let out = run(&[
+            "send",
+            "--as",
+            "G11111116",
+            "--patient",
+            "9476719931",
+            "--type",
+            "action",
+            "--text",
+            notes[5],
+            "--json",
+        ]);
+        let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        theirs.push(last["provider_task_id"].as_str().unwrap().to_owned());
     }
+    let practice = ["--org", "GPC001", "--as", "G13579135"];
+    let with = |cmd: &[&str], extra: &[&str]| -> Vec<String> {
+        cmd.iter()
+            .chain(&practice)
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    for args in [
+        with(&["task", "take", &theirs[0]], &["--note", notes[0]]),
+        with(
+            &["task", "assign", &theirs[0]],
+            &["--to", "G50000001", "--note", notes[1]],
+        ),
+        with(&["task", "complete", &theirs[0]], &["--note", notes[2]]),
+        with(&["task", "reject", &theirs[1]], &["--reason", notes[3]]),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args);
+    }
+    let hub_third = sent(dir.path())
+        .into_iter()
+        .find(|t| t["provider_task_id"] == theirs[2].as_str())
+        .unwrap();
+    run(&[
+        "cancel",
+        hub_third["id"].as_str().unwrap(),
+        "--as",
+        "G11111116",
+        "--reason",
+        notes[4],
+    ]);
+    // Every update has reached the hub.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut states: Vec<String> = sent(dir.path())
+            .iter()
+            .map(|t| t["state"].as_str().unwrap_or("-").to_owned())
+            .collect();
+        states.sort();
+        if states == ["cancelled", "completed", "rejected"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "updates not delivered: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let _ = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    server.wait().unwrap();
+    let server_log = std::fs::read_to_string(&log_path).unwrap();
+    let stdout = stdout_lines.join().unwrap().join("\n");
+    assert!(
+        server_log.contains("task update attempt finished"),
+        "the updates' delivery is logged"
+    );
+    let mut secrets = personal_data();
+    secrets.extend(notes.iter().map(|t| t.to_string()));
+    let found = leaks(
+        &secrets,
+        &[
+            ("serve log", &server_log),
+            ("serve stdout", &stdout),
+            ("command logs", &logs),
+        ],
+    );
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
