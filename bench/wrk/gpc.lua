@@ -4,7 +4,11 @@
 --   1. an Order template file (one line, `__ID__` where the identifier goes),
 --      or "-" for a static request (GET);
 --   2. requests per second for this wrk thread, or 0 for "as fast as possible";
---   3. a run id of 8 hex digits, so identifiers are unique across runs.
+--   3. a run id of 8 hex digits, so identifiers are unique across runs;
+--   4. "seq" for identifiers without their random first part
+--      (00000000-<thread>-4<run>-8<run>-<counter>), which a preloaded data
+--      set can name in advance (the OrderResponse run: its __ID__ is also
+--      the id of the delivered task it updates).
 --
 -- With a template every request carries its own identifier
 -- (urn:uuid:<8 random>-<thread>-4<run>-8<run>-<counter>), so every POST is a
@@ -44,24 +48,42 @@ function init(args)
     local f = assert(io.open(template_path, "r"))
     local template = f:read("*l")
     f:close()
-    local a, b = template:find("__ID__", 1, true)
-    assert(a, "the template has no __ID__")
-    local pre, post = template:sub(1, a - 1), template:sub(b + 1)
+    assert(template:find("__ID__", 1, true), "the template has no __ID__")
+    local sequential = args[4] == "seq"
     local counter = 0
     local fixed = string.format("-%04x-4%s-8%s-", tid, run:sub(1, 3), run:sub(4, 6))
     -- Every identifier has the same length, so the whole request (request
     -- line, headers with Content-Length, body) is formatted once and only
     -- the identifier is spliced in: wrk's CPU goes to sending, not to Lua.
+    -- Every __ID__ gets the same identifier.
     local sample = string.format("%08x%s%012x", 0, fixed, 0)
-    local whole = wrk.format("POST", nil, nil, pre .. sample .. post)
-    local at = assert(whole:find(sample, 1, true), "the identifier is not in the request")
-    local head, tail = whole:sub(1, at - 1), whole:sub(at + #sample)
+    local whole = wrk.format("POST", nil, nil, (template:gsub("__ID__", sample)))
+    local pieces, from = {}, 1
+    while true do
+      local at = whole:find(sample, from, true)
+      if not at then break end
+      pieces[#pieces + 1] = whole:sub(from, at - 1)
+      from = at + #sample
+    end
+    local head, tail = pieces[1], whole:sub(from)
     math.randomseed(tonumber(run, 16) + tid)
-    request = function()
+    local function next_id()
       counter = counter + 1
-      local id = string.format("%04x%04x%s%012x",
+      if sequential then
+        return string.format("00000000%s%012x", fixed, counter)
+      end
+      return string.format("%04x%04x%s%012x",
         math.random(0, 65535), math.random(0, 65535), fixed, counter)
-      return head .. id .. tail
+    end
+    if #pieces == 1 then
+      request = function()
+        return head .. next_id() .. tail
+      end
+    else
+      request = function()
+        local id = next_id()
+        return table.concat(pieces, id) .. id .. tail
+      end
     end
   end
 

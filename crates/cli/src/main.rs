@@ -178,6 +178,27 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Cancel a task this organisation sent, with the reason the recipient
+    /// will see, and follow it until the recipient answers. Exit code 0
+    /// cancelled, 1 bad input, 2 refused (not delivered, already completed,
+    /// rejected or cancelled, or no such task), 3 not reached yet (it stays
+    /// queued and is retried).
+    Cancel {
+        /// The sent task's id (from `send` or `sent`).
+        task: String,
+        /// SDS user id of the person cancelling; a user of the sending organisation.
+        #[arg(long = "as", value_name = "SDS_USER_ID")]
+        user: String,
+        #[arg(long)]
+        reason: String,
+        /// The task and the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: send_commands::NetworkArgs,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Retry a task that failed, and follow it (exit codes as for send).
     Retry {
         /// The sent task's id (from `send` or `sent`).
@@ -417,6 +438,16 @@ fn run() -> ExitCode {
                 net,
                 data,
             } => return send_commands::retry(&data, &net, &task, json).await,
+            Command::Cancel {
+                task,
+                user,
+                reason,
+                json,
+                net,
+                data,
+            } => {
+                return send_commands::cancel(&data, &net, &task, &user, &reason, json).await;
+            }
         }
         .map(|()| ExitCode::SUCCESS)
     });

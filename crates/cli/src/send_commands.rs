@@ -2,12 +2,15 @@
 
 use crate::DataArgs;
 use crate::commands::time;
+use crate::task_commands::entry_json;
 use gpc_consumer::{Engine, EngineConfig, SendError, SendRequest, StatusEvent};
 use gpc_directory::{DirectoryUrls, HttpDirectory};
 use gpc_domain::OdsCode;
+use gpc_domain::lifecycle::TimelineEntry;
 use gpc_domain::region::RegionIndex;
 use gpc_domain::sent::{Attempt, SendStatus, SentTask};
 use gpc_domain::task::TaskType;
+use gpc_domain::updates::UpdateStatus;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -133,11 +136,41 @@ fn event_json(e: &StatusEvent) -> Value {
     })
 }
 
-pub fn task_json(t: &SentTask, attempts: &[Attempt]) -> Value {
+/// A sent task as scripts read it: its delivery (`status`, attempts) and,
+/// once delivered, the recipient's `state`, `version`, owner and the whole
+/// `timeline` (§4).
+pub fn task_json(t: &SentTask, attempts: &[Attempt], changes: &[TimelineEntry]) -> Value {
+    let remote = t.remote.as_ref();
+    let owner = remote.and_then(|r| r.owner.as_ref());
+    let timeline: Vec<Value> = t
+        .delivery_entry()
+        .iter()
+        .chain(changes)
+        .map(entry_json)
+        .collect();
+    let cancellation = t.cancellation.as_ref().map(|c| {
+        json!({
+            "status": c.status.code(),
+            "requested_at": c.requested_at.to_string(),
+            "by_sds_id": c.by.sds_user_id,
+            "reason": c.reason,
+            "attempts": c.attempts,
+            "next_attempt_at": c.next_attempt_at.map(|t| t.to_string()),
+            "http_status": c.http_status,
+            "detail": c.detail,
+        })
+    });
     json!({
         "id": t.id,
         "created_at": t.created_at.to_string(),
         "status": t.status.label(),
+        "state": remote.map(|r| r.state.code()),
+        "version": remote.map(|r| r.version),
+        "owner_sds_id": owner.map(|o| o.sds_user_id.as_str()),
+        "owner_name": owner.map(|o| o.name.as_str()),
+        "label": t.state_label(last_note(changes)),
+        "timeline": timeline,
+        "cancellation": cancellation,
         "from_ods": t.from_ods.as_str(),
         "from_name": t.from_name,
         "user_sds_id": t.user_sds_id,
@@ -164,6 +197,11 @@ pub fn task_json(t: &SentTask, attempts: &[Attempt]) -> Value {
             "detail": a.detail,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The reason or note of the latest change, for "Rejected: reason".
+fn last_note(changes: &[TimelineEntry]) -> Option<&str> {
+    changes.last().and_then(|e| e.note.as_deref())
 }
 
 fn print_event(e: &StatusEvent, as_json: bool) {
@@ -325,15 +363,19 @@ pub async fn sent(
     }
     for t in tasks {
         let attempts = outbox.attempts(&t.id).await.map_err(|e| e.to_string())?;
+        let changes = outbox
+            .sent_timeline(&t.id)
+            .await
+            .map_err(|e| e.to_string())?;
         if as_json {
-            println!("{}", task_json(&t, &attempts));
+            println!("{}", task_json(&t, &attempts, &changes));
             continue;
         }
         let nhs = t.nhs_number.formatted();
         println!(
             "{}  {:<20} to {} ({}) — {} {} — {}, {} attempt(s)\n  task {}{}",
             time(t.created_at),
-            t.status.label(),
+            t.state_label(last_note(&changes)),
             t.to_name,
             t.to_ods,
             t.patient_name,
@@ -357,6 +399,139 @@ pub async fn sent(
                     .unwrap_or_default()
             );
         }
+        for e in &changes {
+            println!("    {}", change_line(e));
+        }
+        if let Some(line) = cancellation_line(&t) {
+            println!("    {line}");
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "version 2 accepted by Dr Nichole GILBERT (General Medical Practitioner, GPC001) at 10:32: note".
+fn change_line(e: &TimelineEntry) -> String {
+    format!(
+        "version {} {} by {} ({}, {}) at {}{}",
+        e.version,
+        e.state.code(),
+        e.by.name,
+        e.by.role_display,
+        e.by.organisation,
+        time(e.at),
+        e.note
+            .as_deref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default()
+    )
+}
+
+fn cancellation_line(t: &SentTask) -> Option<String> {
+    let c = t.cancellation.as_ref()?;
+    Some(match c.status {
+        UpdateStatus::Pending => match &c.detail {
+            Some(detail) => format!(
+                "cancelling (asked at {}; not reached yet: {detail})",
+                time(c.requested_at)
+            ),
+            None => format!("cancelling (asked at {})", time(c.requested_at)),
+        },
+        UpdateStatus::Delivered => format!("cancelled: {}", c.reason),
+        UpdateStatus::Refused => format!(
+            "not cancelled: {}",
+            c.detail.as_deref().unwrap_or("the recipient refused")
+        ),
+    })
+}
+
+/// Exit codes of `cancel` (task-lifecycle.md §4).
+pub const EXIT_CANCEL_REFUSED: u8 = 2;
+pub const EXIT_NOT_REACHED: u8 = 3;
+
+/// `cancel`: asks for the cancellation, then follows it until the recipient
+/// answers, as `send` follows a task. 0 cancelled; 1 bad input; 2 refused
+/// (not delivered, already final, no such task); 3 not reached yet (it stays
+/// queued; a running `serve` keeps retrying it).
+pub async fn cancel(
+    data: &DataArgs,
+    net: &NetworkArgs,
+    id: &str,
+    user: &str,
+    reason: &str,
+    as_json: bool,
+) -> Result<ExitCode, String> {
+    let engine = engine(data, net).await?;
+    let mut events = engine.subscribe();
+    let task = match engine.cancel(id, user, reason).await {
+        Ok(task) => task,
+        Err(SendError::Refused(why) | SendError::NotFound(why)) => {
+            eprintln!("error: {why}");
+            return Ok(ExitCode::from(EXIT_CANCEL_REFUSED));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if !as_json {
+        println!("Cancelling task {} at {}…", task.id, task.to_name);
+    }
+    let worker = engine.spawn_worker();
+    let settled = loop {
+        match events.recv().await {
+            Ok(e) if e.task_id == task.id => {
+                let Some(now) = engine
+                    .outbox()
+                    .get(&task.id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                else {
+                    break None;
+                };
+                // Settled once the recipient answered, or the first attempt
+                // failed to reach it (the queue keeps it).
+                if now
+                    .cancellation
+                    .as_ref()
+                    .is_some_and(|c| c.status != UpdateStatus::Pending || c.attempts > 0)
+                {
+                    break Some(now);
+                }
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => break None,
+        }
+    };
+    worker.abort();
+    let Some(now) = settled else {
+        return Err(format!("the task {id} is no longer in the outbox"));
+    };
+    if as_json {
+        let attempts = engine
+            .outbox()
+            .attempts(&now.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let changes = engine
+            .outbox()
+            .sent_timeline(&now.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("{}", task_json(&now, &attempts, &changes));
+    }
+    let c = now.cancellation.as_ref();
+    let line = cancellation_line(&now).unwrap_or_default();
+    Ok(match c.map(|c| c.status) {
+        Some(UpdateStatus::Delivered) => {
+            if !as_json {
+                println!("Cancelled at {}.", now.to_name);
+            }
+            ExitCode::SUCCESS
+        }
+        Some(UpdateStatus::Refused) => {
+            eprintln!("{line}");
+            ExitCode::from(EXIT_CANCEL_REFUSED)
+        }
+        _ => {
+            eprintln!("{line}. It stays queued: a running `gpc-tasks serve` keeps retrying it.");
+            ExitCode::from(EXIT_NOT_REACHED)
+        }
+    })
 }

@@ -131,8 +131,27 @@ pub async fn show(data: &DataArgs, id: &str, org: &str, as_json: bool) -> Result
         return Ok(ExitCode::from(EXIT_REFUSED));
     };
     let timeline = store.timeline(&ods, id).await.map_err(|e| e.to_string())?;
+    let updates = store
+        .task_updates(&ods, id)
+        .await
+        .map_err(|e| e.to_string())?;
     if as_json {
-        println!("{}", task_json(&task, Some(&timeline)));
+        let mut v = task_json(&task, Some(&timeline));
+        // Whether the sender heard of each change (§3).
+        v["updates"] = updates
+            .iter()
+            .map(|u| {
+                json!({
+                    "version": u.entry.version,
+                    "status": u.status.code(),
+                    "attempts": u.attempts,
+                    "next_attempt_at": u.next_attempt_at.map(|t| t.to_string()),
+                    "http_status": u.http_status,
+                    "detail": u.detail,
+                })
+            })
+            .collect();
+        println!("{v}");
         return Ok(ExitCode::SUCCESS);
     }
     let p = &task.provenance;
@@ -168,6 +187,20 @@ pub async fn show(data: &DataArgs, id: &str, org: &str, as_json: bool) -> Result
             e.by.organisation,
             e.note.map(|n| format!(": {n}")).unwrap_or_default()
         );
+    }
+    if !updates.is_empty() {
+        println!("\nUpdates to {}:", p.organisation_name);
+        for u in &updates {
+            println!(
+                "  v{} {}{}",
+                u.entry.version,
+                u.status.code(),
+                u.detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -330,7 +363,7 @@ fn task_json(t: &ReceivedTask, timeline: Option<&[TimelineEntry]>) -> Value {
     v
 }
 
-fn entry_json(e: &TimelineEntry) -> Value {
+pub(crate) fn entry_json(e: &TimelineEntry) -> Value {
     json!({
         "version": e.version,
         "state": e.state.code(),

@@ -12,11 +12,13 @@ use crate::jwt_builder::Requester;
 use crate::order_builder::{OrderParts, order};
 use crate::spine_client::{Accepted, CallError, Route, SpineClient};
 use gpc_directory::{Directory, DirectoryError};
+use gpc_domain::lifecycle::TaskState;
 use gpc_domain::order_rules::{MAX_TEXT_CHARS, london_today};
 use gpc_domain::reference::{Address, Practitioner};
 use gpc_domain::region::ReferenceLookup;
 use gpc_domain::sent::{Attempt, SendStatus, SentTask};
 use gpc_domain::task::TaskType;
+use gpc_domain::updates::RemoteState;
 use gpc_domain::{Interaction, NhsNumber, OdsCode};
 use gpc_store::StoreError;
 use gpc_store::outbox::Outbox;
@@ -89,6 +91,10 @@ pub enum SendError {
     DirectoryUnavailable(String),
     #[error("the outbox could not be written: {0}")]
     Store(String),
+    /// The task is not in a state that allows this (a cancellation of a
+    /// task already completed, say).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<StoreError> for SendError {
@@ -109,17 +115,17 @@ fn directory_error(e: DirectoryError) -> SendError {
 
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: EngineConfig,
-    directory: Arc<dyn Directory>,
-    outbox: Arc<dyn Outbox>,
-    reference: Arc<dyn ReferenceLookup>,
-    client: SpineClient,
+pub(crate) struct Inner {
+    pub(crate) config: EngineConfig,
+    pub(crate) directory: Arc<dyn Directory>,
+    pub(crate) outbox: Arc<dyn Outbox>,
+    pub(crate) reference: Arc<dyn ReferenceLookup>,
+    pub(crate) client: SpineClient,
     events: broadcast::Sender<StatusEvent>,
-    wake: Notify,
+    pub(crate) wake: Notify,
 }
 
 impl Engine {
@@ -161,7 +167,13 @@ impl Engine {
         &self.inner.reference
     }
 
-    fn publish(&self, task: &SentTask, detail: Option<String>) {
+    /// Tells this process's live views that sent task `task` changed (its
+    /// recipient's update was applied by the provider, say).
+    pub fn announce(&self, task: &SentTask) {
+        self.publish(task, None);
+    }
+
+    pub(crate) fn publish(&self, task: &SentTask, detail: Option<String>) {
         // Nobody listening is fine: the outbox holds the state.
         let _ = self.inner.events.send(StatusEvent::of(task, detail));
     }
@@ -359,6 +371,21 @@ impl Engine {
                         Err(e) => tracing::warn!(error = %e, "outbox worker could not claim tasks"),
                     }
                 }
+                let room = MAX_IN_FLIGHT.saturating_sub(running.len());
+                if room > 0 {
+                    match engine.claim_cancellations(room).await {
+                        Ok(tasks) => {
+                            for task in tasks {
+                                let engine = engine.clone();
+                                running
+                                    .spawn(async move { engine.deliver_cancellation(task).await });
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "outbox worker could not claim cancellations")
+                        }
+                    }
+                }
                 let sleep = match engine.inner.outbox.next_due().await {
                     Ok(Some(due)) => {
                         let wait = due.duration_since(Timestamp::now());
@@ -400,14 +427,19 @@ impl Engine {
         }))
     }
 
-    /// Claims every due task and delivers them, waiting for all; returns how many.
+    /// Claims every due task and cancellation and delivers them, waiting for all; returns how many.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
         let claimed = self.claim(MAX_IN_FLIGHT).await?;
-        let count = claimed.len();
+        let cancellations = self.claim_cancellations(MAX_IN_FLIGHT).await?;
+        let count = claimed.len() + cancellations.len();
         let mut running = JoinSet::new();
         for task in claimed {
             let engine = self.clone();
             running.spawn(async move { engine.deliver(task).await });
+        }
+        for task in cancellations {
+            let engine = self.clone();
+            running.spawn(async move { engine.deliver_cancellation(task).await });
         }
         while let Some(done) = running.join_next().await {
             log_panic(done);
@@ -453,8 +485,15 @@ impl Engine {
             Ok(accepted) => {
                 task.status = SendStatus::Delivered;
                 task.provider_task_id = Some(accepted.provider_task_id.clone());
-                task.delivered_at = Some(accepted.last_updated.unwrap_or(finished_at));
+                let delivered_at = accepted.last_updated.unwrap_or(finished_at);
+                task.delivered_at = Some(delivered_at);
                 task.reason = None;
+                task.remote = Some(RemoteState {
+                    state: TaskState::Received,
+                    version: 1,
+                    owner: None,
+                    at: delivered_at,
+                });
                 (
                     Some(accepted.status),
                     format!(
@@ -568,7 +607,7 @@ impl Engine {
             .await
     }
 
-    fn requester(&self, task: &SentTask) -> Requester {
+    pub(crate) fn requester(&self, task: &SentTask) -> Requester {
         let region = self.inner.reference.current();
         let user = region
             .practitioner(&task.user_id)
@@ -593,9 +632,9 @@ impl Engine {
 }
 
 /// Deliveries one worker runs at once.
-const MAX_IN_FLIGHT: usize = 32;
+pub(crate) const MAX_IN_FLIGHT: usize = 32;
 
-fn log_panic(done: Result<(), tokio::task::JoinError>) {
+pub(crate) fn log_panic(done: Result<(), tokio::task::JoinError>) {
     if let Err(e) = done {
         tracing::error!(error = %e, "a delivery task panicked");
     }
@@ -615,7 +654,7 @@ fn one_line(a: &Address) -> String {
 }
 
 /// "Mrs Melissa PARSONS" back into its parts, for a user no longer in the reference data.
-fn name_parts(name: &str) -> (String, String, String) {
+pub(crate) fn name_parts(name: &str) -> (String, String, String) {
     let parts: Vec<&str> = name.split_whitespace().collect();
     match parts.as_slice() {
         [title, given @ .., family] if !given.is_empty() => {

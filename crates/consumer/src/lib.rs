@@ -6,6 +6,7 @@ pub mod events;
 pub mod jwt_builder;
 pub mod order_builder;
 pub mod spine_client;
+mod task_updates;
 
 pub use engine::{Engine, EngineConfig, SendError, SendRequest};
 pub use events::StatusEvent;

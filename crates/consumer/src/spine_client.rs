@@ -65,6 +65,33 @@ impl SpineClient {
         jwt: String,
         body: Option<String>,
     ) -> Result<(u16, Value), CallError> {
+        let (status, body) = self
+            .exchange(route, method, path, interaction, jwt, body)
+            .await?;
+        match status {
+            200..=299 => Ok((status, body)),
+            400..=499 => Err(CallError::Rejected {
+                status,
+                reason: plain_words(status, &body, &route.to_name),
+            }),
+            _ => Err(CallError::Failed {
+                status: Some(status),
+                reason: plain_words(status, &body, &route.to_name),
+            }),
+        }
+    }
+
+    /// One request and whatever status it is answered with; `Err` only when
+    /// no answer came (the transport failed or timed out).
+    async fn exchange(
+        &self,
+        route: &Route,
+        method: Method,
+        path: &str,
+        interaction: Interaction,
+        jwt: String,
+        body: Option<String>,
+    ) -> Result<(u16, Value), CallError> {
         let url = format!("{}/{}{path}", self.ssp_base, route.endpoint);
         let mut request = self
             .http
@@ -90,17 +117,7 @@ impl SpineClient {
             .await
             .map_err(|e| self.transport(route, &e))?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        match status {
-            200..=299 => Ok((status, body)),
-            400..=499 => Err(CallError::Rejected {
-                status,
-                reason: plain_words(status, &body, &route.to_name),
-            }),
-            _ => Err(CallError::Failed {
-                status: Some(status),
-                reason: plain_words(status, &body, &route.to_name),
-            }),
-        }
+        Ok((status, body))
     }
 
     fn transport(&self, route: &Route, e: &reqwest::Error) -> CallError {
@@ -223,6 +240,42 @@ impl SpineClient {
                 .and_then(|t| t.parse().ok()),
         })
     }
+
+    /// Posts a task update (task-lifecycle.md §2) to the other side's root,
+    /// `provider_ods` being that side's organisation (the JWT's record).
+    /// Every answer is returned as it came, the caller tells 201 from 409;
+    /// `Err` only when none came.
+    pub async fn post_order_response(
+        &self,
+        route: &Route,
+        who: &Requester,
+        body: &Value,
+        provider_ods: &str,
+    ) -> Result<(u16, Value), CallError> {
+        let jwt = token(
+            who,
+            Scope::OrganizationWrite,
+            Record::Organization(provider_ods),
+            now(),
+        );
+        self.exchange(
+            route,
+            Method::POST,
+            "/OrderResponse",
+            Interaction::CreateOrderResponse,
+            jwt,
+            Some(body.to_string()),
+        )
+        .await
+    }
+}
+
+/// The first issue's diagnostics of an OperationOutcome, if it has any.
+pub fn diagnostics(body: &Value) -> Option<&str> {
+    body["issue"][0]["diagnostics"]
+        .as_str()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
 }
 
 fn now() -> i64 {

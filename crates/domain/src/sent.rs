@@ -123,6 +123,67 @@ pub struct SentTask {
     pub cancellation: Option<crate::updates::Cancellation>,
 }
 
+impl SentTask {
+    /// The delivery as the first entry of the timeline both sides show:
+    /// version 1, `received`, by the user who sent it. `None` until delivered.
+    pub fn delivery_entry(&self) -> Option<crate::lifecycle::TimelineEntry> {
+        use crate::lifecycle::{Actor, Party, TaskState, TimelineEntry};
+        let at = self.delivered_at?;
+        Some(TimelineEntry {
+            version: 1,
+            at,
+            by: Actor {
+                sds_user_id: self.user_sds_id.clone(),
+                name: self.user_name.clone(),
+                role_code: self.user_role_code.clone(),
+                role_display: self.user_role_display.clone(),
+                organisation: self.from_ods.clone(),
+            },
+            party: Party::Sender,
+            state: TaskState::Received,
+            owner: None,
+            note: None,
+        })
+    }
+
+    /// Where the task stands, in the words of the sent list (§4): the
+    /// delivery status until delivered, then the recipient's state
+    /// ("Accepted by Dr Nichole GILBERT", "Rejected: reason"), or the
+    /// cancellation's progress.
+    pub fn state_label(&self, last_note: Option<&str>) -> String {
+        use crate::lifecycle::TaskState;
+        use crate::updates::UpdateStatus;
+        if let Some(c) = &self.cancellation {
+            match c.status {
+                UpdateStatus::Pending => return "Cancelling…".into(),
+                UpdateStatus::Delivered => return "Cancelled".into(),
+                // Not cancelled: the remote state below says what became of it.
+                UpdateStatus::Refused => {}
+            }
+        }
+        let Some(remote) = self
+            .remote
+            .as_ref()
+            .filter(|_| self.status == SendStatus::Delivered)
+        else {
+            return self.status.label().to_owned();
+        };
+        match remote.state {
+            TaskState::Received => "Delivered".into(),
+            TaskState::Accepted => match &remote.owner {
+                Some(owner) => format!("Accepted by {}", owner.name),
+                None => "Accepted".into(),
+            },
+            TaskState::Completed => "Completed".into(),
+            TaskState::Rejected => match last_note {
+                Some(reason) => format!("Rejected: {reason}"),
+                None => "Rejected".into(),
+            },
+            TaskState::Cancelled => "Cancelled".into(),
+        }
+    }
+}
+
 /// One delivery attempt and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {

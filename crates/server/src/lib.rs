@@ -356,6 +356,14 @@ impl Running {
         let store = self.state.store.clone();
         // Resumes whatever a previous run left in the outbox, then keeps delivering.
         let worker = self.state.engine.as_ref().map(|e| e.spawn_worker());
+        // The receiving side's updates go back to the tasks' senders from
+        // wherever a provider serves, whoever made the change.
+        let updates = match (&self.state.engine, self.parts.provider) {
+            (Some(engine), true) => {
+                Some(engine.spawn_update_worker(store.clone(), self.state.changed.clone()))
+            }
+            _ => None,
+        };
         let follower = self
             .state
             .engine
@@ -363,7 +371,7 @@ impl Running {
             .and_then(|e| e.follow_shared_outbox());
         let app = limits::protect(router(self.state, self.parts), &self.limits);
         connections::serve(self.listener, app, self.tls, &self.limits, shutdown).await?;
-        for task in worker.into_iter().chain(follower) {
+        for task in worker.into_iter().chain(follower).chain(updates) {
             task.abort();
         }
         store

@@ -2,9 +2,10 @@
 //! numbers in the forms clinicians know, statuses as tags.
 
 use gpc_domain::NhsNumber;
+use gpc_domain::lifecycle::TimelineEntry;
 use gpc_domain::order_rules::london;
 use gpc_domain::reference::{Address, Gender};
-use gpc_domain::sent::SendStatus;
+use gpc_domain::sent::{SendStatus, SentTask};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -67,10 +68,75 @@ pub fn nhs_number(nhs: &NhsNumber) -> String {
     nhs.formatted()
 }
 
+/// One change of a task as both sides' timelines show it (`timeline.html`).
+pub struct TimelineRow {
+    pub version: u32,
+    pub when: String,
+    pub iso: String,
+    pub state: &'static str,
+    pub by: String,
+    pub role: String,
+    pub organisation: String,
+    pub owner: String,
+    pub note: String,
+}
+
+pub fn timeline_row(e: &TimelineEntry) -> TimelineRow {
+    TimelineRow {
+        version: e.version,
+        when: when_exact(e.at),
+        iso: iso(e.at),
+        state: e.state.display(),
+        by: e.by.name.clone(),
+        role: e.by.role_display.clone(),
+        organisation: e.by.organisation.to_string(),
+        owner: e.owner.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
+        note: e.note.clone().unwrap_or_default(),
+    }
+}
+
+/// At most `max` characters of `text`, with "…" when cut.
+pub fn shortened(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
+        None => text.to_owned(),
+    }
+}
+
 /// A status as a tag: its words and the tag's colour class.
 pub struct StatusTag {
-    pub label: &'static str,
+    pub label: String,
     pub class: &'static str,
+}
+
+/// A sent task's tag in the sent list and on its page: the delivery status
+/// until it is delivered, then what became of it at the recipient
+/// (task-lifecycle.md §4: Delivered → Accepted by … → Completed /
+/// Rejected: reason / Cancelled), or the cancellation on its way.
+pub fn sent_tag(task: &SentTask, last_note: Option<&str>) -> StatusTag {
+    use gpc_domain::lifecycle::TaskState;
+    use gpc_domain::updates::UpdateStatus;
+    let delivered = task.status == SendStatus::Delivered;
+    let remote = task.remote.as_ref().filter(|_| delivered);
+    if remote.is_none() {
+        return status_tag(task.status, task.next_attempt_at.is_some());
+    }
+    let colour = match (
+        task.cancellation.as_ref().map(|c| c.status),
+        remote.map(|r| r.state),
+    ) {
+        (Some(UpdateStatus::Pending), _) => "nhsuk-tag nhsuk-tag--blue",
+        (Some(UpdateStatus::Delivered), _) | (_, Some(TaskState::Cancelled)) => {
+            "nhsuk-tag nhsuk-tag--grey"
+        }
+        (_, Some(TaskState::Accepted)) => "nhsuk-tag nhsuk-tag--blue",
+        (_, Some(TaskState::Rejected)) => "nhsuk-tag nhsuk-tag--red",
+        _ => "nhsuk-tag nhsuk-tag--green",
+    };
+    StatusTag {
+        label: task.state_label(last_note),
+        class: colour,
+    }
 }
 
 /// `retry_due` tells a Failed task waiting for its automatic retry from one
@@ -86,7 +152,7 @@ pub fn status_tag(status: SendStatus, retry_due: bool) -> StatusTag {
         SendStatus::NoRoute => ("No electronic route", "grey"),
     };
     StatusTag {
-        label,
+        label: label.to_owned(),
         class: match colour {
             "blue" => "nhsuk-tag nhsuk-tag--blue",
             "green" => "nhsuk-tag nhsuk-tag--green",

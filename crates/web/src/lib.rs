@@ -87,6 +87,7 @@ pub fn routes(state: WebState) -> Router {
         .route("/sent", get(pages::sent::list))
         .route("/sent/{id}", get(pages::sent::detail))
         .route("/sent/{id}/retry", post(pages::sent::retry))
+        .route("/sent/{id}/cancel", post(pages::sent::cancel))
         .route("/received", get(pages::received::list))
         .route("/received/{id}", get(pages::received::detail))
         .route("/received/{id}/change", post(pages::received::change))

@@ -232,18 +232,6 @@ struct Actions {
     note: bool,
 }
 
-struct TimelineRow {
-    version: u32,
-    when: String,
-    iso: String,
-    state: &'static str,
-    by: String,
-    role: String,
-    organisation: String,
-    owner: String,
-    note: String,
-}
-
 #[derive(Template)]
 #[template(path = "received_detail.html")]
 struct ReceivedDetailPage {
@@ -258,7 +246,13 @@ struct ReceivedDetailPage {
     owner: String,
     actions: Actions,
     colleagues: Vec<Colleague>,
-    timeline: Vec<TimelineRow>,
+    timeline: Vec<display::TimelineRow>,
+    /// Whether the sender has heard of the latest change (§3): empty when
+    /// nothing was sent, else pending, delivered or refused.
+    update_status: &'static str,
+    update_version: u32,
+    /// Why it has not reached the sender yet, or why the sender refused it.
+    update_detail: String,
 }
 
 pub async fn detail(
@@ -312,9 +306,19 @@ async fn detail_page(
         reject: allowed(&Change::Reject),
         note: allowed(&Change::Note),
     };
-    let mut timeline = vec![timeline_row(&task.delivery_entry())];
-    timeline.extend(changes.iter().map(timeline_row));
+    let mut timeline = vec![display::timeline_row(&task.delivery_entry())];
+    timeline.extend(changes.iter().map(display::timeline_row));
+    let updates = app.store.task_updates(&user.org_ods, id).await?;
+    // The one that matters: a refused one (someone should know), else the latest.
+    let shown = updates
+        .iter()
+        .rev()
+        .find(|u| u.status == gpc_domain::updates::UpdateStatus::Refused)
+        .or(updates.last());
     Ok(ReceivedDetailPage {
+        update_status: shown.map_or("", |u| u.status.code()),
+        update_version: shown.map_or(0, |u| u.entry.version),
+        update_detail: shown.and_then(|u| u.detail.clone()).unwrap_or_default(),
         layout: Layout::new("Received task", Some(user), Nav::Received).live("received-detail"),
         errors,
         received: display::when_exact(task.received_at),
@@ -333,20 +337,6 @@ async fn detail_page(
         colleagues,
         timeline,
     })
-}
-
-fn timeline_row(e: &TimelineEntry) -> TimelineRow {
-    TimelineRow {
-        version: e.version,
-        when: display::when_exact(e.at),
-        iso: display::iso(e.at),
-        state: e.state.display(),
-        by: e.by.name.clone(),
-        role: e.by.role_display.clone(),
-        organisation: e.by.organisation.to_string(),
-        owner: e.owner.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
-        note: e.note.clone().unwrap_or_default(),
-    }
 }
 
 #[derive(Deserialize)]

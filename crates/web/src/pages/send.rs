@@ -151,7 +151,7 @@ pub async fn submit(
         };
         match app.engine.send(request).await {
             Ok(sent) => return Redirect::to(&format!("/sent/{}", sent.id)).into_response(),
-            Err(SendError::InvalidInput(m) | SendError::NotFound(m)) => {
+            Err(SendError::InvalidInput(m) | SendError::NotFound(m) | SendError::Refused(m)) => {
                 errors.add("send-task", format!("The task was not sent: {m}"));
             }
             Err(SendError::DirectoryUnavailable(_)) => {

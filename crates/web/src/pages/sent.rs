@@ -1,6 +1,8 @@
 //! "Sent tasks": the organisation's outbox, and one task with every attempt
-//! to deliver it. Both pages update live (see `assets/app.js`); a task that
-//! failed after its automatic retries can be retried from its page.
+//! to deliver it and, once delivered, what became of it at the recipient
+//! (task-lifecycle.md §4). Both pages update live (see `assets/app.js`); a
+//! task that failed after its automatic retries can be retried from its
+//! page, and an open delivered task cancelled, with a reason.
 
 use super::{FieldErrors, Layout, Nav, PageError, render};
 use crate::App;
@@ -53,9 +55,25 @@ pub async fn list(
         Err(e) => return PageError::from(e).response(Some(user)),
     };
     let oldest_first = query.sort.as_deref() == Some("oldest");
-    let mut rows: Vec<SentRow> = tasks
-        .iter()
-        .map(|t| SentRow {
+    let mut rows = Vec::with_capacity(tasks.len());
+    for t in &tasks {
+        // Only a rejection shows its reason in the list; the other states
+        // need no read of the timeline.
+        let rejected = t
+            .remote
+            .as_ref()
+            .is_some_and(|r| r.state == gpc_domain::lifecycle::TaskState::Rejected);
+        let changes = if rejected {
+            match app.engine.outbox().sent_timeline(&t.id).await {
+                Ok(changes) => changes,
+                Err(e) => return PageError::from(e).response(Some(user)),
+            }
+        } else {
+            Vec::new()
+        };
+        let mut tag = display::sent_tag(t, changes.last().and_then(|e| e.note.as_deref()));
+        tag.label = display::shortened(&tag.label, 80);
+        rows.push(SentRow {
             id: t.id.clone(),
             when: display::when(t.created_at),
             iso: display::iso(t.created_at),
@@ -64,9 +82,9 @@ pub async fn list(
             patient: t.patient_name.clone(),
             nhs_number: display::nhs_number(&t.nhs_number),
             task_type: t.task_type.display(),
-            tag: display::status_tag(t.status, t.next_attempt_at.is_some()),
-        })
-        .collect();
+            tag,
+        });
+    }
     if oldest_first {
         rows.reverse();
     }
@@ -86,6 +104,7 @@ struct SentDetailPage {
     errors: FieldErrors,
     task: SentView,
     attempts: Vec<AttemptRow>,
+    timeline: Vec<display::TimelineRow>,
 }
 
 struct SentView {
@@ -110,6 +129,19 @@ struct SentView {
     provider_task_id: String,
     reason: String,
     next_attempt: String,
+    /// The recipient's state (`TaskState::code`), empty until delivered.
+    remote_state: &'static str,
+    /// "Dr Nichole GILBERT" when someone owns it.
+    remote_owner: String,
+    remote_at: String,
+    /// The reason of a rejection, or the latest note.
+    remote_note: String,
+    /// The cancellation: empty, or pending, delivered, refused.
+    cancellation: &'static str,
+    cancel_reason: String,
+    /// Why it was not cancelled, or why it has not reached the recipient yet.
+    cancel_detail: String,
+    can_cancel: bool,
 }
 
 struct AttemptRow {
@@ -121,8 +153,12 @@ struct AttemptRow {
     detail: String,
 }
 
-fn view(t: &SentTask) -> SentView {
+fn view(t: &SentTask, changes: &[gpc_domain::lifecycle::TimelineEntry]) -> SentView {
     let retry_due = t.next_attempt_at.is_some();
+    let remote = t
+        .remote
+        .as_ref()
+        .filter(|_| t.status == SendStatus::Delivered);
     let state = match t.status {
         SendStatus::Queued | SendStatus::Sending | SendStatus::Retrying => "sending",
         SendStatus::Delivered => "delivered",
@@ -145,7 +181,7 @@ fn view(t: &SentTask) -> SentView {
         nhs_number: display::nhs_number(&t.nhs_number),
         task_type: t.task_type.display(),
         text: t.text.clone(),
-        tag: display::status_tag(t.status, retry_due),
+        tag: display::sent_tag(t, changes.last().and_then(|e| e.note.as_deref())),
         state,
         delivered_at: t.delivered_at.map(display::when_exact).unwrap_or_default(),
         provider_task_id: t.provider_task_id.clone().unwrap_or_default(),
@@ -154,6 +190,30 @@ fn view(t: &SentTask) -> SentView {
             .next_attempt_at
             .map(display::when_exact)
             .unwrap_or_default(),
+        remote_state: remote.map_or("", |r| r.state.code()),
+        remote_owner: remote
+            .and_then(|r| r.owner.as_ref())
+            .map(|o| o.name.clone())
+            .unwrap_or_default(),
+        remote_at: remote
+            .map(|r| display::when_exact(r.at))
+            .unwrap_or_default(),
+        remote_note: changes
+            .last()
+            .and_then(|e| e.note.clone())
+            .unwrap_or_default(),
+        cancellation: t.cancellation.as_ref().map_or("", |c| c.status.code()),
+        cancel_reason: t
+            .cancellation
+            .as_ref()
+            .map(|c| c.reason.clone())
+            .unwrap_or_default(),
+        cancel_detail: t
+            .cancellation
+            .as_ref()
+            .and_then(|c| c.detail.clone())
+            .unwrap_or_default(),
+        can_cancel: remote.is_some_and(|r| !r.state.is_final()) && t.cancellation.is_none(),
     }
 }
 
@@ -198,11 +258,19 @@ async fn detail_page(
 ) -> Result<SentDetailPage, PageError> {
     let task = own_task(app, &user, id).await?;
     let attempts = app.engine.outbox().attempts(id).await?;
+    let changes = app.engine.outbox().sent_timeline(id).await?;
+    let timeline = task
+        .delivery_entry()
+        .iter()
+        .chain(&changes)
+        .map(display::timeline_row)
+        .collect();
     Ok(SentDetailPage {
         layout: Layout::new("Sent task", Some(user), Nav::Sent).live("sent-detail"),
         errors,
-        task: view(&task),
+        task: view(&task, &changes),
         attempts: attempts.iter().map(attempt_row).collect(),
+        timeline,
     })
 }
 
@@ -237,6 +305,57 @@ pub async fn retry(
     }
     match detail_page(&app, user.clone(), &id, errors).await {
         Ok(page) => render(StatusCode::CONFLICT, &page),
+        Err(e) => e.response(Some(user)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CancelForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// The sender's Cancel task: asks for the cancellation (the worker delivers
+/// it) and shows the task, now "Cancelling…". A missing or over-long reason,
+/// or a task no longer open, shows the page again with the error.
+pub async fn cancel(
+    State(app): State<App>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<CancelForm>,
+) -> Response {
+    if let Err(e) = own_task(&app, &user, &id).await {
+        return e.response(Some(user));
+    }
+    let mut errors = FieldErrors::default();
+    let reason = form.reason.trim();
+    let status = if reason.is_empty() {
+        errors.add("cancel-reason", "Enter why the task is cancelled");
+        StatusCode::BAD_REQUEST
+    } else {
+        match app.engine.cancel(&id, &user.sds_user_id, reason).await {
+            Ok(task) => {
+                // Ids only (§5): never the reason.
+                tracing::info!(task = %task.id, by = %user.sds_user_id, "sent task cancellation asked for");
+                return Redirect::to(&format!("/sent/{id}")).into_response();
+            }
+            Err(SendError::InvalidInput(m)) => {
+                errors.add("cancel-reason", format!("The task was not cancelled: {m}"));
+                StatusCode::BAD_REQUEST
+            }
+            Err(SendError::Refused(m)) => {
+                errors.add("task-status", format!("The task was not cancelled: {m}"));
+                StatusCode::CONFLICT
+            }
+            Err(SendError::NotFound(_)) => return PageError::NotFound.response(Some(user)),
+            Err(e) => {
+                return PageError::Unavailable(format!("The task could not be cancelled: {e}"))
+                    .response(Some(user));
+            }
+        }
+    };
+    match detail_page(&app, user.clone(), &id, errors).await {
+        Ok(page) => render(status, &page),
         Err(e) => e.response(Some(user)),
     }
 }
