@@ -13,7 +13,7 @@ use gpc_domain::order_response::{
 use gpc_domain::reference::Organisation;
 use gpc_domain::task::ReceivedEvent;
 use gpc_domain::updates::{ReceivedUpdate, RemoteUpdate, Wire};
-use gpc_domain::{Asid, ProviderError, Region};
+use gpc_domain::{Asid, Interaction, ProviderError, Region};
 use gpc_fhir::Format;
 use gpc_store::outbox::RemoteOutcome;
 use gpc_store::{ChangeOutcome, StoreError};
@@ -130,10 +130,20 @@ async fn cancel_received(
 ) -> Result<Answered, ProviderError> {
     let from = from.ok_or_else(not_found)?;
     let tenant = &request.tenant.ods;
-    let root = state.provider_root(tenant.as_str());
-    let id = update
-        .request
-        .strip_prefix(root.as_str())
+    // This root by either of its names: the URL its Locations carry, and
+    // the address SDS lists it under, which the sender took for its task's
+    // endpoint (they differ when the SSP reaches providers another way).
+    let own_roots = [
+        Some(state.provider_root(tenant.as_str())),
+        state
+            .directory
+            .sds_endpoint(tenant, Interaction::CreateOrderResponse.id())
+            .map(|e| e.address),
+    ];
+    let id = own_roots
+        .iter()
+        .flatten()
+        .find_map(|root| update.request.strip_prefix(root.as_str()))
         .and_then(|rest| rest.strip_prefix("/Order/"))
         .filter(|id| !id.is_empty() && !id.contains('/'))
         .ok_or_else(not_found)?;
