@@ -9,6 +9,8 @@
 // Benchmark support panics on purpose: a helper failing fails the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod updates;
+
 use clap::{Parser, Subcommand};
 use gpc_domain::lifecycle::{InboxView, StateFilter};
 use gpc_domain::reference::{Organisation, Patient, Practitioner};
@@ -33,7 +35,7 @@ enum Command {
     /// Prints the headers of a valid request (`Name: value` lines) with a JWT
     /// fresh for five minutes, from Y00001 (Mrs PARSONS).
     Headers {
-        /// metadata, create or search-patient.
+        /// metadata, create, orderresponse or search-patient.
         #[arg(long)]
         interaction: String,
         /// Receiving organisation (its ASID goes into Ssp-To).
@@ -79,6 +81,42 @@ enum Command {
         #[arg(long, default_value = "all")]
         view: String,
     },
+    /// Stores `count` open tasks from Y00001 at GPC001 under the ids of
+    /// wrk's sequential mode, for the `POST /OrderResponse` run.
+    PreloadCancellable {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        count: usize,
+    },
+    /// Prints a cancellation (OrderResponse) of GPC001's task `__ID__` at
+    /// `root`, on one line.
+    CancellationTemplate {
+        #[arg(long)]
+        root: String,
+    },
+    /// Stores `count` tasks sent by Y00001 and received by GPC001 on a
+    /// server at `base`, each taken at GPC001: updates queued for Y00001.
+    PreloadUpdates {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long)]
+        base: String,
+    },
+    /// Waits until `count` queued updates are delivered; times them from
+    /// `since_ns` (Unix nanoseconds).
+    UpdatesWait {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        #[arg(long)]
+        since_ns: i64,
+    },
+    /// Prints a free loopback port.
+    FreePort,
     /// Writes 4 KiB and calls fdatasync in a loop, in `dir`, for `seconds`.
     Fsync {
         #[arg(long)]
@@ -126,6 +164,27 @@ fn main() -> ExitCode {
                 view,
             } => inbox(&data_dir, &org, limit, iterations, &view).await,
             Command::Fsync { dir, seconds } => fsync(&dir, seconds),
+            Command::PreloadCancellable { data_dir, count } => {
+                updates::preload_cancellable(&data_dir, count).await
+            }
+            Command::CancellationTemplate { root } => {
+                println!("{}", updates::cancellation_template(&root));
+                Ok(())
+            }
+            Command::PreloadUpdates {
+                data_dir,
+                count,
+                base,
+            } => updates::preload_updates(&data_dir, count, &base).await,
+            Command::UpdatesWait {
+                data_dir,
+                count,
+                since_ns,
+            } => updates::updates_wait(&data_dir, count, since_ns),
+            Command::FreePort => std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| println!("{}", a.port()))
+                .map_err(|e| e.to_string()),
         }
     });
     match result {
@@ -149,6 +208,11 @@ fn headers(interaction: &str, ods: &str, to_asid: &str) -> Result<(), String> {
             "organization/*.write",
             gpc_testkit::org_record(ods),
         ),
+        "orderresponse" => (
+            "urn:nhs:names:services:gpconnect:fhir:rest:create:orderresponse",
+            "organization/*.write",
+            gpc_testkit::org_record(ods),
+        ),
         "search-patient" => (
             gpc_testkit::SEARCH_PATIENT,
             "patient/*.read",
@@ -161,7 +225,7 @@ fn headers(interaction: &str, ods: &str, to_asid: &str) -> Result<(), String> {
         let value = value.to_str().map_err(|e| e.to_string())?;
         println!("{}: {value}", name.as_str());
     }
-    if interaction == "create" {
+    if interaction == "create" || interaction == "orderresponse" {
         println!("content-type: {}", gpc_testkit::JSON);
     }
     Ok(())

@@ -69,8 +69,6 @@ pub async fn open_outbox(
     }
 }
 
-// SCAFFOLD (issue 13): until every backend implements the new methods.
-#[allow(unused_variables)]
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// All reference data, each list in the order its rows were first written.
@@ -146,14 +144,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies `change` to task `id` of `tenant` as the task stands at that
     /// moment, in one transaction: the rules of `Lifecycle::apply`, then the
-    /// task's new state, version and owner with its timeline entry, and,
-    /// when `change.notifies_sender()`, the update for the task's sender
-    /// (pending, due now) under the change's identifier. A change that
-    /// arrived (`Wire::Incoming`) whose identifier this tenant already
-    /// applied is a `Repeat`: nothing is written. Of
-    /// changes made at once against one version (two people taking the task)
-    /// exactly one is applied, across instances; the others are refused with
-    /// the task as the winner left it. `None` when `tenant` has no such task.
+    /// task's new state, version and owner with its timeline entry (which
+    /// keeps the change's wire identifier, and for `Wire::Incoming` the body
+    /// it arrived with), and, when `change.notifies_sender()`, the update for
+    /// the task's sender (pending, due at `change.at`) under that identifier.
+    /// A change that arrived (`Wire::Incoming`) whose identifier this tenant
+    /// already applied is a `Repeat`, checked before the rules (a repeated
+    /// cancellation of the task it cancelled is a repeat, not a refusal):
+    /// nothing is written. Of changes made at once against one version (two
+    /// people taking the task) exactly one is applied, across instances; the
+    /// others are refused with the task as the winner left it. `None` when
+    /// `tenant` has no such task.
     async fn change_task(
         &self,
         tenant: &OdsCode,
@@ -165,45 +166,36 @@ pub trait Store: Send + Sync + 'static {
     /// until `lease_until`: pending, `next_attempt_at <= now`, not leased
     /// (or the lease ran out: its worker died), and only the lowest pending
     /// version of each task, so that one task's updates go out in version
-    /// order. Oldest first, at most `limit`.
+    /// order. Oldest change first (`created_at`, then version), at most
+    /// `limit`, each with the entry of its change. Concurrent claims, on any
+    /// instances, never return the same update.
     async fn claim_updates(
         &self,
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
-    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Vec<OutgoingUpdate>, StoreError>;
 
     /// Records how an attempt of a claimed update ended (`update`'s status,
     /// attempts, next_attempt_at, http_status, detail, finished_at) and
-    /// releases the lease, if `owner` still holds it; false otherwise.
-    async fn finish_update(
-        &self,
-        owner: &str,
-        update: &OutgoingUpdate,
-    ) -> Result<bool, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    /// releases the lease, if `owner` still holds it; false otherwise (the
+    /// lease ran out and another worker claimed it, or it was released).
+    async fn finish_update(&self, owner: &str, update: &OutgoingUpdate)
+    -> Result<bool, StoreError>;
 
-    /// When the next pending update becomes due, if any is waiting.
-    async fn next_update_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    /// When `claim_updates` will next find something, if any update is
+    /// pending: the earliest `next_attempt_at` of the lowest pending
+    /// version of each task, or, for one being attempted, its lease's end.
+    async fn next_update_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
-    /// The updates queued for the sender of task `id`, by version.
+    /// The updates queued for the sender of task `id` of `tenant`, by
+    /// version, whatever their status.
     async fn task_updates(
         &self,
         tenant: &OdsCode,
         id: &str,
-    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
-        // SCAFFOLD (issue 13): each backend implements this.
-        Err(StoreError::Other("not implemented yet".into()))
-    }
+    ) -> Result<Vec<OutgoingUpdate>, StoreError>;
 
     /// The changes of task `id` since its delivery, oldest first.
     async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError>;
@@ -285,9 +277,9 @@ pub enum ChangeOutcome {
         task: ReceivedTask,
         entry: TimelineEntry,
     },
-    /// An arriving update whose identifier was applied before: the task as
-    /// it is now, the entry that update made, and the body it was answered
-    /// with. Nothing was written.
+    /// An arriving update whose identifier was applied before: the task it
+    /// changed, as it is now, the entry it made, and the body it arrived
+    /// with (from which its answer is rebuilt). Nothing was written.
     Repeat {
         task: ReceivedTask,
         entry: TimelineEntry,

@@ -1,13 +1,19 @@
 //! Data written by the binary before task lifecycles and storage codes
 //! (schema version 1 of each store) reads back after the upgrade: tasks as
-//! delivered and untouched since, send statuses from their old labels.
+//! delivered and untouched since, send statuses from their old labels, and
+//! a delivered sent task as its recipient received it. Data written before
+//! task updates (store version 3) reads back too: a changed task and its
+//! timeline, which go on changing, now with updates for the sender.
 
 use crate::outbox::Outbox;
 use crate::test_support::TestDatabase;
-use crate::{PostgresStore, SqliteStore, Store};
+use crate::{ChangeOutcome, PostgresStore, SqliteStore, Store};
 use gpc_domain::OdsCode;
-use gpc_domain::lifecycle::Lifecycle;
+use gpc_domain::lifecycle::{
+    Actor, Change, Lifecycle, Owner, Party, TaskChange, TaskState, TimelineEntry,
+};
 use gpc_domain::sent::SendStatus;
+use gpc_domain::updates::{RemoteState, UpdateStatus, Wire};
 use rusqlite::Connection;
 
 /// A task row as version 1 wrote it; `$n` placeholders suit both backends
@@ -33,7 +39,7 @@ fn old_sent(status: &str, id: &str) -> String {
          'Y00001', 'Hub', '{asid}', 'G11111116', '3', 'Mrs Melissa PARSONS', 'R0260', 'GMP', \
          '9476719931', 'Mrs Minnie DAWES', 'GPC001', 'Practice', '01632 960001', '1 Road', \
          '{endpoint}', '{to_asid}', '1', 'For information', 'urn:uuid:{id}', '{status}', 1, 1, \
-         {next}, NULL, NULL, NULL)",
+         {next}, {provider}, {delivered}, NULL)",
         asid = if status == "No electronic route" {
             ""
         } else {
@@ -50,8 +56,33 @@ fn old_sent(status: &str, id: &str) -> String {
             "200000000359"
         },
         next = if status == "Queued" { "0" } else { "NULL" },
+        provider = if status == "Delivered" {
+            "'p-old'"
+        } else {
+            "NULL"
+        },
+        delivered = if status == "Delivered" {
+            OLD_DELIVERED_AT
+        } else {
+            "NULL"
+        },
     )
 }
+
+/// When the old delivered task was delivered, in nanoseconds.
+const OLD_DELIVERED_AT: &str = "1764669660000000000";
+
+/// The old task taken by Dr GILBERT at version 2, as version 3 of the store
+/// wrote it: the task's life and its timeline row, without wire columns.
+const OLD_CHANGE: [&str; 2] = [
+    "UPDATE tasks SET state = 'accepted', version = 2, owner_sds_id = 'G13579135', \
+     owner_name = 'Dr Nichole GILBERT' WHERE id = 't-old'",
+    "INSERT INTO task_timeline (tenant, task_id, version, at, party, by_sds_id, by_name, \
+     by_role_code, by_role_display, by_ods, state, owner_sds_id, owner_name, note) VALUES \
+     ('GPC001', 't-old', 2, 1764669700000000000, 'receiver', 'G13579135', \
+     'Dr Nichole GILBERT', 'R0260', 'General Medical Practitioner', 'GPC001', 'accepted', \
+     'G13579135', 'Dr Nichole GILBERT', 'Booked for Thursday')",
+];
 
 const OLD_ATTEMPT: &str = "(task_id, number, started_at, finished_at, outcome, http_status, detail) \
      VALUES ('s-delivered', 1, 1764669600000000000, 1764669600000000000, 'Delivered', 201, 'ok')";
@@ -82,6 +113,105 @@ async fn old_statuses_read_back(outbox: &dyn Outbox) {
     let claimed = outbox.claim_due("w", now, now, 10).await.unwrap();
     let ids: Vec<&str> = claimed.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["s-queued"]);
+
+    // Delivered before updates: as its recipient received it, and open to
+    // the updates and the cancellation of tasks delivered since.
+    let delivered_at = crate::rows::from_ns(OLD_DELIVERED_AT.parse().unwrap()).unwrap();
+    assert_eq!(delivered.delivered_at, Some(delivered_at));
+    assert_eq!(
+        delivered.remote,
+        Some(RemoteState {
+            state: TaskState::Received,
+            version: 1,
+            owner: None,
+            at: delivered_at,
+        })
+    );
+    assert_eq!(delivered.cancellation, None);
+    assert_eq!(no_route.remote, None);
+    assert_eq!(claimed[0].remote, None);
+    let y00001 = OdsCode::parse("Y00001").unwrap();
+    assert_eq!(
+        outbox.find_delivered(&y00001, "p-old").await.unwrap(),
+        Some(delivered.clone())
+    );
+    assert_eq!(outbox.sent_timeline("s-delivered").await.unwrap(), vec![]);
+}
+
+fn gilbert() -> Actor {
+    Actor {
+        sds_user_id: "G13579135".into(),
+        name: "Dr Nichole GILBERT".into(),
+        role_code: "R0260".into(),
+        role_display: "General Medical Practitioner".into(),
+        organisation: gpc001(),
+    }
+}
+
+/// The old change reads back, queues nothing (it was never announced),
+/// and the task goes on changing, each change now with its update.
+async fn old_change_reads_back(store: &dyn Store) {
+    let owner = Owner {
+        sds_user_id: "G13579135".into(),
+        name: "Dr Nichole GILBERT".into(),
+    };
+    let task = store.get_task(&gpc001(), "t-old").await.unwrap().unwrap();
+    assert_eq!(
+        task.life,
+        Lifecycle {
+            state: TaskState::Accepted,
+            version: 2,
+            owner: Some(owner.clone()),
+        }
+    );
+    let taken = TimelineEntry {
+        version: 2,
+        at: crate::rows::from_ns(1_764_669_700_000_000_000).unwrap(),
+        by: gilbert(),
+        party: Party::Receiver,
+        state: TaskState::Accepted,
+        owner: Some(owner),
+        note: Some("Booked for Thursday".into()),
+    };
+    assert_eq!(
+        store.timeline(&gpc001(), "t-old").await.unwrap(),
+        std::slice::from_ref(&taken)
+    );
+    assert_eq!(
+        store.task_updates(&gpc001(), "t-old").await.unwrap(),
+        vec![]
+    );
+    assert_eq!(store.next_update_due().await.unwrap(), None);
+
+    let at = jiff::Timestamp::now();
+    let complete = TaskChange {
+        change: Change::Complete,
+        by: gilbert(),
+        party: Party::Receiver,
+        text: None,
+        expected_version: Some(2),
+        at,
+        wire: Wire::outgoing(),
+    };
+    let outcome = store
+        .change_task(&gpc001(), "t-old", complete.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let ChangeOutcome::Changed { entry, .. } = outcome else {
+        panic!("not applied: {outcome:?}");
+    };
+    assert_eq!(
+        store.timeline(&gpc001(), "t-old").await.unwrap(),
+        [taken, entry.clone()]
+    );
+    let updates = store.task_updates(&gpc001(), "t-old").await.unwrap();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].identifier, complete.wire.identifier());
+    assert_eq!(updates[0].entry, entry);
+    assert_eq!(updates[0].status, UpdateStatus::Pending);
+    assert_eq!(updates[0].to_ods, OdsCode::parse("Y00001").unwrap());
+    assert_eq!(store.next_update_due().await.unwrap(), Some(at));
 }
 
 #[tokio::test]
@@ -94,6 +224,21 @@ async fn a_version_1_sqlite_store_reads_back_after_the_upgrade() {
     }
     let store = SqliteStore::open(dir.path()).unwrap();
     old_task_reads_back(&store).await;
+}
+
+#[tokio::test]
+async fn a_version_3_sqlite_store_reads_back_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut conn = Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+        crate::sqlite::schema::apply(&mut conn, &crate::sqlite::schema::MIGRATIONS[..3]).unwrap();
+        conn.execute(OLD_TASK, []).unwrap();
+        for sql in OLD_CHANGE {
+            conn.execute(sql, []).unwrap();
+        }
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    old_change_reads_back(&store).await;
 }
 
 #[tokio::test]
@@ -118,11 +263,17 @@ async fn a_version_1_sqlite_outbox_reads_back_after_the_upgrade() {
     old_statuses_read_back(&outbox).await;
 }
 
-/// Brings a new database to version 1 of `component` only.
-async fn at_version_1(db: &TestDatabase, component: &str, migrations: &[&str], rows: &[String]) {
+/// Brings a new database to version `version` of `component` only, with `rows`.
+async fn at_version(
+    db: &TestDatabase,
+    component: &str,
+    migrations: &[&str],
+    version: usize,
+    rows: &[String],
+) {
     let mut client = db.connect().await;
     let tx = client.transaction().await.unwrap();
-    crate::postgres::schema::migrate(&tx, component, &migrations[..1])
+    crate::postgres::schema::migrate(&tx, component, &migrations[..version])
         .await
         .unwrap();
     for row in rows {
@@ -136,15 +287,28 @@ async fn a_version_1_postgres_store_reads_back_after_the_upgrade() {
     let Some(db) = TestDatabase::create("upgrade_store").await else {
         return;
     };
-    at_version_1(
+    at_version(
         &db,
         "store",
         crate::postgres::schema::STORE,
+        1,
         &[OLD_TASK.to_owned()],
     )
     .await;
     let store = PostgresStore::connect(db.url()).await.unwrap();
     old_task_reads_back(&store).await;
+}
+
+#[tokio::test]
+async fn a_version_3_postgres_store_reads_back_after_the_upgrade() {
+    let Some(db) = TestDatabase::create("upgrade_store_v3").await else {
+        return;
+    };
+    let mut rows = vec![OLD_TASK.to_owned()];
+    rows.extend(OLD_CHANGE.map(str::to_owned));
+    at_version(&db, "store", crate::postgres::schema::STORE, 3, &rows).await;
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    old_change_reads_back(&store).await;
 }
 
 #[tokio::test]
@@ -158,7 +322,7 @@ async fn a_version_1_postgres_outbox_reads_back_after_the_upgrade() {
         old_sent("Queued", "s-queued"),
         format!("INSERT INTO sent_attempts {OLD_ATTEMPT}"),
     ];
-    at_version_1(&db, "outbox", crate::postgres::schema::OUTBOX, &rows).await;
+    at_version(&db, "outbox", crate::postgres::schema::OUTBOX, 1, &rows).await;
     let outbox = crate::outbox::PostgresOutbox::connect(db.url())
         .await
         .unwrap();

@@ -8,9 +8,11 @@
 // Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use gpc_domain::lifecycle::{Actor, Owner, Party, TaskState, TimelineEntry};
 use gpc_domain::sent::{Attempt, SendStatus, SentTask};
 use gpc_domain::task::TaskType;
-use gpc_store::outbox::Outbox;
+use gpc_domain::updates::{Cancellation, ReceivedUpdate, RemoteState, RemoteUpdate, UpdateStatus};
+use gpc_store::outbox::{Outbox, RemoteOutcome};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,6 +33,11 @@ macro_rules! outbox_suite {
             list_is_per_sender_newest_first,
             concurrent_claims_never_share_a_task,
             a_task_left_by_a_dead_instance_is_taken_over_by_another,
+            remote_state_round_trips_with_a_cancellation,
+            reported_changes_apply_once_and_in_version_order,
+            a_cancellation_is_asked_only_of_an_open_delivered_task,
+            cancellations_are_claimed_under_a_lease_and_finished,
+            a_late_answer_to_a_cancellation_leaves_the_newer_state,
         );
     };
     ($backend:path; $($test:ident),* $(,)?) => {
@@ -87,6 +94,103 @@ mod suite {
 
     fn secs(n: i64) -> SignedDuration {
         SignedDuration::from_secs(n)
+    }
+
+    fn ods(code: &str) -> gpc_domain::OdsCode {
+        gpc_domain::OdsCode::parse(code).unwrap()
+    }
+
+    /// A task the recipient holds as `provider_task_id`, delivered at `at`.
+    fn delivered(id: &str, provider_task_id: &str, at: Timestamp) -> SentTask {
+        SentTask {
+            status: SendStatus::Delivered,
+            attempts: 1,
+            cycle_attempts: 1,
+            next_attempt_at: None,
+            provider_task_id: Some(provider_task_id.to_owned()),
+            delivered_at: Some(at),
+            remote: Some(RemoteState {
+                state: TaskState::Received,
+                version: 1,
+                owner: None,
+                at,
+            }),
+            ..task(id, at)
+        }
+    }
+
+    fn gilbert() -> Actor {
+        Actor {
+            sds_user_id: "G13579135".into(),
+            name: "Dr Nichole GILBERT".into(),
+            role_code: "R0260".into(),
+            role_display: "General Medical Practitioner".into(),
+            organisation: ods("GPC001"),
+        }
+    }
+
+    fn parsons() -> Actor {
+        Actor {
+            sds_user_id: "G11111116".into(),
+            name: "Mrs Melissa PARSONS".into(),
+            role_code: "R0260".into(),
+            role_display: "General Medical Practitioner".into(),
+            organisation: ods("Y00001"),
+        }
+    }
+
+    /// A change the recipient made at version `version`.
+    fn entry(version: u32, state: TaskState, at: Timestamp) -> TimelineEntry {
+        let owned = matches!(state, TaskState::Accepted | TaskState::Completed);
+        TimelineEntry {
+            version,
+            at,
+            by: gilbert(),
+            party: Party::Receiver,
+            state,
+            owner: owned.then(|| Owner {
+                sds_user_id: "G13579135".into(),
+                name: "Dr Nichole GILBERT".into(),
+            }),
+            note: (state == TaskState::Completed).then(|| "Booked a review".to_owned()),
+        }
+    }
+
+    /// As it arrives in an OrderResponse with `identifier`.
+    fn posted(entry: TimelineEntry, identifier: &str) -> RemoteUpdate {
+        RemoteUpdate {
+            entry,
+            received: Some(ReceivedUpdate {
+                identifier: identifier.to_owned(),
+                body: format!(r#"{{"resourceType":"OrderResponse","id":"{identifier}"}}"#),
+            }),
+        }
+    }
+
+    fn remote_of(e: &TimelineEntry) -> RemoteState {
+        RemoteState {
+            state: e.state,
+            version: e.version,
+            owner: e.owner.clone(),
+            at: e.at,
+        }
+    }
+
+    /// The sender's cancellation, asked for at `at`.
+    fn cancellation(at: Timestamp) -> Cancellation {
+        Cancellation {
+            identifier: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            reason: "Sent to the wrong practice".into(),
+            by: parsons(),
+            requested_at: at,
+            seen_version: 1,
+            status: UpdateStatus::Pending,
+            attempts: 0,
+            next_attempt_at: Some(at),
+            http_status: None,
+            detail: None,
+            finished_at: None,
+        }
     }
 
     pub async fn a_task_round_trips_and_survives_reopening(backend: &dyn Backend) {
@@ -323,6 +427,397 @@ mod suite {
             SendStatus::Delivered
         );
         assert_eq!(a_again.attempts("left").await.unwrap(), vec![attempt]);
+    }
+
+    /// What is written with a task comes back, the recipient's state and
+    /// a cancellation included, every field of them.
+    pub async fn remote_state_round_trips_with_a_cancellation(backend: &dyn Backend) {
+        let now = Timestamp::now();
+        let mut t = delivered("rt", "p-rt", now);
+        t.remote = Some(remote_of(&entry(2, TaskState::Accepted, now + secs(1))));
+        let mut c = cancellation(now + secs(2));
+        c.status = UpdateStatus::Refused;
+        c.attempts = 3;
+        c.next_attempt_at = None;
+        c.http_status = Some(409);
+        c.detail = Some("the task was completed at 10:40".into());
+        c.finished_at = Some(now + secs(3));
+        t.cancellation = Some(c);
+        {
+            let outbox = backend.open().await;
+            outbox.enqueue(&t).await.unwrap();
+        }
+        let outbox = backend.open().await;
+        assert_eq!(outbox.get("rt").await.unwrap(), Some(t.clone()));
+        assert_eq!(outbox.list(&ods("Y00001"), 10).await.unwrap(), [t.clone()]);
+        // A task marked delivered by its worker keeps what it was given.
+        let mut queued = task("rt2", now);
+        outbox.enqueue(&queued).await.unwrap();
+        let claimed = outbox
+            .claim_due("w", now, now + secs(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed, [queued.clone()]);
+        queued = SentTask {
+            id: "rt2".into(),
+            identifier: queued.identifier.clone(),
+            ..delivered("rt2", "p-rt2", now)
+        };
+        let attempt = Attempt {
+            task_id: "rt2".into(),
+            number: 1,
+            started_at: now,
+            finished_at: now,
+            outcome: SendStatus::Delivered,
+            http_status: Some(201),
+            detail: "ok".into(),
+        };
+        assert!(outbox.finish_attempt("w", &queued, &attempt).await.unwrap());
+        assert_eq!(outbox.get("rt2").await.unwrap(), Some(queued));
+    }
+
+    /// Changes the recipient reports: the highest version wins, an older
+    /// one arriving late and a repeat change nothing, and a repeat gets
+    /// the body it was first answered with.
+    pub async fn reported_changes_apply_once_and_in_version_order(backend: &dyn Backend) {
+        let outbox = backend.open().await;
+        let now = Timestamp::now();
+        let t = delivered("d", "p-1", now);
+        outbox.enqueue(&t).await.unwrap();
+        let mut sending = task("s", now);
+        sending.provider_task_id = Some("p-2".into());
+        sending.status = SendStatus::Sending;
+        outbox.enqueue(&sending).await.unwrap();
+
+        assert_eq!(
+            outbox.find_delivered(&ods("Y00001"), "p-1").await.unwrap(),
+            Some(t.clone())
+        );
+        assert_eq!(
+            outbox.find_delivered(&ods("R1A14"), "p-1").await.unwrap(),
+            None
+        );
+        assert_eq!(
+            outbox.find_delivered(&ods("Y00001"), "p-2").await.unwrap(),
+            None,
+            "not delivered"
+        );
+        assert_eq!(
+            outbox.find_delivered(&ods("Y00001"), "p-3").await.unwrap(),
+            None
+        );
+
+        let taken = entry(2, TaskState::Accepted, now + secs(10));
+        let take = posted(taken.clone(), "urn:uuid:take");
+        let applied = outbox.apply_remote("d", &take).await.unwrap().unwrap();
+        let after_take = SentTask {
+            remote: Some(remote_of(&taken)),
+            ..t.clone()
+        };
+        assert_eq!(applied, RemoteOutcome::Applied(after_take.clone()));
+        assert_eq!(outbox.get("d").await.unwrap(), Some(after_take.clone()));
+
+        let body = take.received.as_ref().unwrap().body.clone();
+        assert_eq!(
+            outbox.apply_remote("d", &take).await.unwrap(),
+            Some(RemoteOutcome::Repeat {
+                task: after_take.clone(),
+                body: body.clone()
+            })
+        );
+        // A repeat is known by its identifier, whatever it says.
+        let mut altered = take.clone();
+        altered.entry.version = 9;
+        assert!(matches!(
+            outbox.apply_remote("d", &altered).await.unwrap(),
+            Some(RemoteOutcome::Repeat { .. })
+        ));
+
+        // Out of order: 4 arrives before 3.
+        let done = entry(4, TaskState::Completed, now + secs(40));
+        let applied = outbox
+            .apply_remote("d", &posted(done.clone(), "urn:uuid:done"))
+            .await
+            .unwrap()
+            .unwrap();
+        let after_done = SentTask {
+            remote: Some(remote_of(&done)),
+            ..t.clone()
+        };
+        assert_eq!(applied, RemoteOutcome::Applied(after_done.clone()));
+        let reassigned = entry(3, TaskState::Accepted, now + secs(30));
+        assert_eq!(
+            outbox
+                .apply_remote("d", &posted(reassigned.clone(), "urn:uuid:assign"))
+                .await
+                .unwrap(),
+            Some(RemoteOutcome::Late(after_done.clone()))
+        );
+        // The same version again under another identifier is late too.
+        assert_eq!(
+            outbox
+                .apply_remote("d", &posted(done.clone(), "urn:uuid:done-again"))
+                .await
+                .unwrap(),
+            Some(RemoteOutcome::Late(after_done.clone()))
+        );
+        // A late arrival was not kept: arriving again, it is late again.
+        assert_eq!(
+            outbox
+                .apply_remote("d", &posted(reassigned, "urn:uuid:assign"))
+                .await
+                .unwrap(),
+            Some(RemoteOutcome::Late(after_done.clone()))
+        );
+        assert_eq!(outbox.apply_remote("nope", &take).await.unwrap(), None);
+
+        assert_eq!(outbox.sent_timeline("d").await.unwrap(), [taken, done]);
+        assert_eq!(outbox.sent_timeline("s").await.unwrap(), vec![]);
+        drop(outbox);
+        let outbox = backend.open().await;
+        assert_eq!(outbox.get("d").await.unwrap(), Some(after_done.clone()));
+        assert_eq!(
+            outbox.apply_remote("d", &take).await.unwrap(),
+            Some(RemoteOutcome::Repeat {
+                task: after_done,
+                body
+            })
+        );
+    }
+
+    /// A cancellation is stored only for a delivered task whose recipient
+    /// has not closed it, once; a refused request writes nothing.
+    pub async fn a_cancellation_is_asked_only_of_an_open_delivered_task(backend: &dyn Backend) {
+        let outbox = backend.open().await;
+        let now = Timestamp::now();
+        let queued = task("q", now);
+        let mut done = delivered("done", "p-done", now);
+        done.remote = Some(remote_of(&entry(3, TaskState::Completed, now)));
+        let mut rejected = delivered("rej", "p-rej", now);
+        rejected.remote = Some(remote_of(&entry(2, TaskState::Rejected, now)));
+        let mut owned = delivered("open", "p-open", now);
+        owned.remote = Some(remote_of(&entry(2, TaskState::Accepted, now)));
+        for t in [&queued, &done, &rejected, &owned] {
+            outbox.enqueue(t).await.unwrap();
+        }
+        let c = cancellation(now + secs(5));
+        for id in ["q", "done", "rej", "nope"] {
+            assert_eq!(outbox.request_cancel(id, &c).await.unwrap(), None, "{id}");
+        }
+        assert_eq!(outbox.get("q").await.unwrap(), Some(queued));
+        assert_eq!(outbox.get("done").await.unwrap(), Some(done));
+        assert_eq!(outbox.get("rej").await.unwrap(), Some(rejected));
+
+        let asked = outbox.request_cancel("open", &c).await.unwrap().unwrap();
+        let expected = SentTask {
+            updated_at: c.requested_at,
+            cancellation: Some(c.clone()),
+            ..owned
+        };
+        assert_eq!(asked, expected);
+        assert_eq!(outbox.get("open").await.unwrap(), Some(expected.clone()));
+        // Once only.
+        let second = cancellation(now + secs(6));
+        assert_eq!(outbox.request_cancel("open", &second).await.unwrap(), None);
+        assert_eq!(outbox.get("open").await.unwrap(), Some(expected));
+        // A freshly delivered task (received) may be cancelled too.
+        outbox
+            .enqueue(&delivered("fresh", "p-fresh", now))
+            .await
+            .unwrap();
+        assert!(
+            outbox
+                .request_cancel("fresh", &second)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    /// A cancellation is sent as a task is: claimed when due by one worker
+    /// under a lease, retried, and finished with the receiver's answer,
+    /// which becomes the task's state when it cancelled the task.
+    pub async fn cancellations_are_claimed_under_a_lease_and_finished(backend: &dyn Backend) {
+        let outbox = backend.open().await;
+        let now = Timestamp::now();
+        outbox.enqueue(&delivered("c", "p-c", now)).await.unwrap();
+        outbox
+            .enqueue(&delivered("other", "p-other", now))
+            .await
+            .unwrap();
+        assert_eq!(outbox.next_due().await.unwrap(), None);
+        let c = cancellation(now + secs(5));
+        outbox.request_cancel("c", &c).await.unwrap().unwrap();
+        assert_eq!(outbox.next_due().await.unwrap(), Some(now + secs(5)));
+
+        assert!(
+            outbox
+                .claim_cancellations("w1", now + secs(4), now + secs(30), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let claimed = outbox
+            .claim_cancellations("w1", now + secs(5), now + secs(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].id, "c");
+        assert_eq!(claimed[0].cancellation.as_ref(), Some(&c));
+        // Leased: nobody else gets it, and it is not a delivery to make.
+        assert!(
+            outbox
+                .claim_cancellations("w2", now + secs(10), now + secs(40), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            outbox
+                .claim_due("w2", now + secs(10), now + secs(40), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(outbox.next_due().await.unwrap(), Some(now + secs(30)));
+
+        // The receiver could not be reached: retried in a minute.
+        let mut retry = claimed[0].clone();
+        let rc = retry.cancellation.as_mut().unwrap();
+        rc.attempts = 1;
+        rc.next_attempt_at = Some(now + secs(60));
+        rc.detail = Some("connection refused".into());
+        retry.updated_at = now + secs(6);
+        assert!(
+            outbox
+                .finish_cancellation("w1", &retry, None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(outbox.get("c").await.unwrap(), Some(retry.clone()));
+        assert_eq!(outbox.next_due().await.unwrap(), Some(now + secs(60)));
+        assert!(
+            outbox
+                .claim_cancellations("w2", now + secs(59), now + secs(90), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let again = outbox
+            .claim_cancellations("w2", now + secs(60), now + secs(90), 10)
+            .await
+            .unwrap();
+        assert_eq!(again, [retry.clone()]);
+
+        // Cancelled by the receiver at version 2; w1 holds no lease now.
+        let mut finished = retry;
+        let fc = finished.cancellation.as_mut().unwrap();
+        fc.status = UpdateStatus::Delivered;
+        fc.attempts = 2;
+        fc.next_attempt_at = None;
+        fc.http_status = Some(201);
+        fc.detail = None;
+        fc.finished_at = Some(now + secs(61));
+        let cancelled = TimelineEntry {
+            version: 2,
+            at: now + secs(61),
+            by: parsons(),
+            party: Party::Sender,
+            state: TaskState::Cancelled,
+            owner: None,
+            note: Some(c.reason.clone()),
+        };
+        assert!(
+            !outbox
+                .finish_cancellation("w1", &finished, Some(&cancelled))
+                .await
+                .unwrap()
+        );
+        assert!(
+            outbox
+                .finish_cancellation("w2", &finished, Some(&cancelled))
+                .await
+                .unwrap()
+        );
+        let expected = SentTask {
+            remote: Some(remote_of(&cancelled)),
+            ..finished.clone()
+        };
+        assert_eq!(outbox.get("c").await.unwrap(), Some(expected.clone()));
+        assert_eq!(outbox.sent_timeline("c").await.unwrap(), [cancelled]);
+        assert!(
+            !outbox
+                .finish_cancellation("w2", &finished, None)
+                .await
+                .unwrap(),
+            "released"
+        );
+        assert_eq!(outbox.next_due().await.unwrap(), None);
+        assert!(
+            outbox
+                .claim_cancellations("w3", now + secs(3600), now + secs(3700), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A final task is cancelled no more.
+        assert_eq!(
+            outbox
+                .request_cancel("c", &cancellation(now))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            outbox.get("other").await.unwrap().unwrap().cancellation,
+            None
+        );
+    }
+
+    /// An update the recipient sent while the cancellation was on its way
+    /// stays: the cancellation's answer does not take the state back.
+    pub async fn a_late_answer_to_a_cancellation_leaves_the_newer_state(backend: &dyn Backend) {
+        let outbox = backend.open().await;
+        let now = Timestamp::now();
+        outbox.enqueue(&delivered("l", "p-l", now)).await.unwrap();
+        let c = cancellation(now);
+        outbox.request_cancel("l", &c).await.unwrap().unwrap();
+        let claimed = outbox
+            .claim_cancellations("w", now, now + secs(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        // Meanwhile the practice completed the task (version 3).
+        let done = entry(3, TaskState::Completed, now + secs(1));
+        outbox
+            .apply_remote("l", &posted(done.clone(), "urn:uuid:late-done"))
+            .await
+            .unwrap();
+        // An answer at or below the version held is not applied.
+        let mut finished = claimed[0].clone();
+        let fc = finished.cancellation.as_mut().unwrap();
+        fc.status = UpdateStatus::Refused;
+        fc.attempts = 1;
+        fc.next_attempt_at = None;
+        fc.http_status = Some(409);
+        fc.detail = Some("the task was completed at 10:40".into());
+        fc.finished_at = Some(now + secs(2));
+        let stale = TimelineEntry {
+            version: 3,
+            party: Party::Sender,
+            state: TaskState::Cancelled,
+            ..done.clone()
+        };
+        assert!(
+            outbox
+                .finish_cancellation("w", &finished, Some(&stale))
+                .await
+                .unwrap()
+        );
+        let stored = outbox.get("l").await.unwrap().unwrap();
+        assert_eq!(stored.remote, Some(remote_of(&done)));
+        assert_eq!(stored.cancellation, finished.cancellation);
+        assert_eq!(outbox.sent_timeline("l").await.unwrap(), [done]);
     }
 }
 

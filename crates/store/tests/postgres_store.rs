@@ -317,6 +317,114 @@ async fn a_change_of_a_sent_task_is_announced_on_every_instance() {
     assert!(outbox.sent_events().is_some());
 }
 
+/// A change the recipient reports and the sender's cancellation reach the
+/// pages of every instance; what changes nothing (a repeat, a refused
+/// request, a claim, a write without the lease) announces nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reported_changes_and_cancellations_are_announced_on_every_instance() {
+    use gpc_domain::lifecycle::{Owner, TaskState, TimelineEntry};
+    use gpc_domain::updates::{
+        Cancellation, ReceivedUpdate, RemoteState, RemoteUpdate, UpdateStatus,
+    };
+    let Some(db) = TestDatabase::create("sent_update_events").await else {
+        return;
+    };
+    let a = PostgresOutbox::connect(db.url()).await.unwrap();
+    let b = PostgresOutbox::connect(db.url()).await.unwrap();
+    let mut on_b = b.sent_events_ready().await.unwrap();
+    let event = SentEvent {
+        from_ods: gpc_domain::OdsCode::parse("Y00001").unwrap(),
+        task_id: "s2".to_owned(),
+    };
+    let mut t = sent("s2");
+    let now = t.created_at;
+    t.status = SendStatus::Delivered;
+    t.next_attempt_at = None;
+    t.provider_task_id = Some("p-s2".into());
+    t.delivered_at = Some(now);
+    t.remote = Some(RemoteState {
+        state: TaskState::Received,
+        version: 1,
+        owner: None,
+        at: now,
+    });
+    a.enqueue(&t).await.unwrap();
+    assert_eq!(next(&mut on_b).await, event);
+
+    let by = Actor {
+        sds_user_id: "G13579135".into(),
+        name: "Dr Nichole GILBERT".into(),
+        role_code: "R0260".into(),
+        role_display: "General Medical Practitioner".into(),
+        organisation: ods(GPC001),
+    };
+    let take = RemoteUpdate {
+        entry: TimelineEntry {
+            version: 2,
+            at: now,
+            by: by.clone(),
+            party: Party::Receiver,
+            state: TaskState::Accepted,
+            owner: Some(Owner {
+                sds_user_id: by.sds_user_id.clone(),
+                name: by.name.clone(),
+            }),
+            note: None,
+        },
+        received: Some(ReceivedUpdate {
+            identifier: "urn:uuid:take-s2".into(),
+            body: "{}".into(),
+        }),
+    };
+    a.apply_remote("s2", &take).await.unwrap().unwrap();
+    assert_eq!(next(&mut on_b).await, event);
+    a.apply_remote("s2", &take).await.unwrap().unwrap();
+    quiet(&mut on_b).await;
+
+    let cancellation = Cancellation {
+        identifier: "urn:uuid:cancel-s2".into(),
+        reason: "Sent in error".into(),
+        by: Actor {
+            organisation: gpc_domain::OdsCode::parse("Y00001").unwrap(),
+            ..by
+        },
+        requested_at: now,
+        seen_version: 2,
+        status: UpdateStatus::Pending,
+        attempts: 0,
+        next_attempt_at: Some(now),
+        http_status: None,
+        detail: None,
+        finished_at: None,
+    };
+    a.request_cancel("s2", &cancellation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next(&mut on_b).await, event);
+    assert!(
+        a.request_cancel("s2", &cancellation)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let claimed = a
+        .claim_cancellations("a", now, now + jiff::SignedDuration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    quiet(&mut on_b).await;
+    let mut finished = claimed[0].clone();
+    if let Some(c) = finished.cancellation.as_mut() {
+        c.attempts = 1;
+        c.next_attempt_at = Some(now + jiff::SignedDuration::from_secs(1));
+    }
+    assert!(!b.finish_cancellation("b", &finished, None).await.unwrap());
+    quiet(&mut on_b).await;
+    assert!(a.finish_cancellation("a", &finished, None).await.unwrap());
+    assert_eq!(next(&mut on_b).await, event);
+}
+
 #[tokio::test]
 async fn schema_versions_are_recorded_and_a_newer_database_is_refused() {
     let Some(db) = TestDatabase::create("versions").await else {
@@ -338,9 +446,11 @@ async fn schema_versions_are_recorded_and_a_newer_database_is_refused() {
         [
             ("outbox".to_owned(), 1),
             ("outbox".to_owned(), 2),
+            ("outbox".to_owned(), 3),
             ("store".to_owned(), 1),
             ("store".to_owned(), 2),
-            ("store".to_owned(), 3)
+            ("store".to_owned(), 3),
+            ("store".to_owned(), 4)
         ]
     );
     // A second start finds nothing to do.

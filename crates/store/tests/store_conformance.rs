@@ -15,9 +15,11 @@ use common::{asid, at, audit_for, delivered, key, ods, task};
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::lifecycle::{
     Actor, Change, InboxView, Owner, Party, Refusal, StateFilter, TaskChange, TaskState,
+    TimelineEntry,
 };
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{NewTask, ReceivedTask};
+use gpc_domain::updates::{OutgoingUpdate, ReceivedUpdate, UpdateStatus, Wire};
 use gpc_store::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -635,7 +637,7 @@ mod suite {
             text: text.map(str::to_owned),
             expected_version: version,
             at: at(100),
-            wire: gpc_domain::updates::Wire::outgoing(),
+            wire: Wire::outgoing(),
         }
     }
 
@@ -905,6 +907,428 @@ mod suite {
         assert_eq!(next, [id(1), id(0)]);
     }
 
+    fn at_second(c: TaskChange, seconds: i64) -> TaskChange {
+        TaskChange {
+            at: at(seconds),
+            ..c
+        }
+    }
+
+    /// A cancellation from the task's sender, as it arrives in an OrderResponse.
+    fn arriving_cancel(identifier: &str, seconds: i64) -> TaskChange {
+        TaskChange {
+            change: Change::Cancel,
+            by: actor("G11111116", "Mrs Melissa PARSONS", "Y00001"),
+            party: Party::Sender,
+            text: Some("Sent in error".to_owned()),
+            expected_version: None,
+            at: at(seconds),
+            wire: Wire::Incoming(ReceivedUpdate {
+                identifier: identifier.to_owned(),
+                body: format!(r#"{{"resourceType":"OrderResponse","id":"{identifier}"}}"#),
+            }),
+        }
+    }
+
+    fn changed(outcome: ChangeOutcome) -> (ReceivedTask, TimelineEntry) {
+        match outcome {
+            ChangeOutcome::Changed { task, entry } => (task, entry),
+            other => panic!("not applied: {other:?}"),
+        }
+    }
+
+    /// Every change of the receiver but a note queues one update for the
+    /// task's sender, in its own transaction, under its own identifier;
+    /// a note, an arriving change and a refused change queue none.
+    pub async fn each_change_the_sender_hears_of_queues_one_update(backend: &dyn Backend) {
+        let store = backend.open().await;
+        let t = task(GPC001, HUB_ASID, &["queued"], at(0));
+        create(&*store, &t).await;
+        let to_ross = Change::Assign {
+            to: Owner {
+                sds_user_id: "G50000001".into(),
+                name: "Mrs Helen ROSS".into(),
+            },
+        };
+        let changes = [
+            at_second(by(gilbert(), Change::Take, None, Some(1)), 10),
+            at_second(by(gilbert(), to_ross, Some("Over to Helen"), None), 20),
+            at_second(
+                by(ross(), Change::Note, Some("Called the patient"), None),
+                30,
+            ),
+            at_second(by(ross(), Change::Complete, None, None), 40),
+        ];
+        let mut entries = Vec::new();
+        for c in &changes {
+            entries.push(changed(change(&*store, &t.id, c.clone()).await).1);
+        }
+        // Refused: nothing queued.
+        let refused = change(&*store, &t.id, by(ross(), Change::Take, None, None)).await;
+        assert!(
+            matches!(refused, ChangeOutcome::Refused { .. }),
+            "{refused:?}"
+        );
+
+        let updates = store.task_updates(&ods(GPC001), &t.id).await.unwrap();
+        let versions: Vec<u32> = updates.iter().map(|u| u.entry.version).collect();
+        assert_eq!(versions, [2, 3, 5], "the note (4) stays here");
+        for (update, i) in updates.iter().zip([0, 1, 3]) {
+            assert_eq!(update.identifier, changes[i].wire.identifier());
+            assert_eq!(update.entry, entries[i]);
+            assert_eq!(update.tenant, ods(GPC001));
+            assert_eq!(update.task_id, t.id);
+            assert_eq!(update.to_ods, ods("Y00001"));
+            assert_eq!(update.to_asid, asid(HUB_ASID));
+            assert_eq!(update.created_at, changes[i].at);
+            assert_eq!(update.status, UpdateStatus::Pending);
+            assert_eq!(update.attempts, 0);
+            assert_eq!(update.next_attempt_at, Some(changes[i].at));
+            assert_eq!(
+                (update.http_status, &update.detail, update.finished_at),
+                (None, &None, None)
+            );
+        }
+        assert_eq!(
+            updates[1].entry.owner.as_ref().unwrap().sds_user_id,
+            "G50000001"
+        );
+        // The timeline is unchanged for its readers.
+        assert_eq!(store.timeline(&ods(GPC001), &t.id).await.unwrap(), entries);
+
+        // A rejection queues one; a cancellation that arrived queues none.
+        let rejected = task(GPC001, HUB_ASID, &["rejected"], at(1));
+        create(&*store, &rejected).await;
+        changed(
+            change(
+                &*store,
+                &rejected.id,
+                by(gilbert(), Change::Reject, Some("Not ours"), None),
+            )
+            .await,
+        );
+        let rejects = store
+            .task_updates(&ods(GPC001), &rejected.id)
+            .await
+            .unwrap();
+        assert_eq!(rejects.len(), 1);
+        assert_eq!(rejects[0].entry.state, TaskState::Rejected);
+        let cancelled = task(GPC001, HUB_ASID, &["cancelled"], at(2));
+        create(&*store, &cancelled).await;
+        changed(
+            change(
+                &*store,
+                &cancelled.id,
+                arriving_cancel("urn:uuid:c-queued", 50),
+            )
+            .await,
+        );
+        assert_eq!(
+            store
+                .task_updates(&ods(GPC001), &cancelled.id)
+                .await
+                .unwrap(),
+            vec![]
+        );
+        // Per tenant.
+        assert_eq!(
+            store.task_updates(&ods(R1A14), &t.id).await.unwrap(),
+            vec![]
+        );
+        // Written with the change: still there after a reopen.
+        drop(store);
+        let store = backend.open().await;
+        assert_eq!(
+            store.task_updates(&ods(GPC001), &t.id).await.unwrap(),
+            updates
+        );
+    }
+
+    /// An update is claimed when due, by one worker at a time, and only
+    /// once every lower version of its task is delivered or refused; a
+    /// worker that lost its lease cannot record its attempt.
+    pub async fn updates_are_claimed_in_version_order_under_a_lease(backend: &dyn Backend) {
+        let store = backend.open().await;
+        let a = task(GPC001, HUB_ASID, &["a"], at(0));
+        let b = task(GPC001, HUB_ASID, &["b"], at(0));
+        create(&*store, &a).await;
+        create(&*store, &b).await;
+        changed(
+            change(
+                &*store,
+                &a.id,
+                at_second(by(gilbert(), Change::Take, None, None), 100),
+            )
+            .await,
+        );
+        changed(
+            change(
+                &*store,
+                &b.id,
+                at_second(by(ross(), Change::Take, None, None), 101),
+            )
+            .await,
+        );
+        changed(
+            change(
+                &*store,
+                &a.id,
+                at_second(by(gilbert(), Change::Complete, None, None), 102),
+            )
+            .await,
+        );
+        let key = |u: &OutgoingUpdate| (u.task_id.clone(), u.entry.version);
+        let keys = |us: &[OutgoingUpdate]| us.iter().map(key).collect::<Vec<_>>();
+        assert_eq!(store.next_update_due().await.unwrap(), Some(at(100)));
+
+        // Nothing is due before its time.
+        assert_eq!(
+            store
+                .claim_updates("w1", at(99), at(130), 10)
+                .await
+                .unwrap(),
+            vec![]
+        );
+        let first = store
+            .claim_updates("w1", at(200), at(230), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            keys(&first),
+            [(a.id.clone(), 2), (b.id.clone(), 2)],
+            "a's 3 waits for its 2"
+        );
+        // A claimed update is what was queued, with the change it reports.
+        let queued_a = store.task_updates(&ods(GPC001), &a.id).await.unwrap();
+        let queued_b = store.task_updates(&ods(GPC001), &b.id).await.unwrap();
+        assert_eq!(first, [queued_a[0].clone(), queued_b[0].clone()]);
+        assert_eq!(
+            first[0].entry,
+            store.timeline(&ods(GPC001), &a.id).await.unwrap()[0]
+        );
+        // Leased: not claimed again, and due only when the lease runs out.
+        assert_eq!(
+            store
+                .claim_updates("w2", at(210), at(240), 10)
+                .await
+                .unwrap(),
+            vec![]
+        );
+        assert_eq!(store.next_update_due().await.unwrap(), Some(at(230)));
+
+        // a's 2 delivered: its 3 may go.
+        let mut delivered = first[0].clone();
+        delivered.status = UpdateStatus::Delivered;
+        delivered.attempts = 1;
+        delivered.next_attempt_at = None;
+        delivered.http_status = Some(201);
+        delivered.finished_at = Some(at(201));
+        assert!(store.finish_update("w1", &delivered).await.unwrap());
+        let second = store
+            .claim_updates("w2", at(210), at(240), 10)
+            .await
+            .unwrap();
+        assert_eq!(keys(&second), [(a.id.clone(), 3)]);
+        // b's 2 failed: retried later.
+        let mut retry = first[1].clone();
+        retry.attempts = 1;
+        retry.next_attempt_at = Some(at(300));
+        retry.http_status = Some(503);
+        retry.detail = Some("the sender's system is unavailable".to_owned());
+        assert!(store.finish_update("w1", &retry).await.unwrap());
+        assert_eq!(store.next_update_due().await.unwrap(), Some(at(240)));
+
+        // w2 died: after its lease, w3 takes a's 3 over, and w2's late
+        // answer is not recorded.
+        assert_eq!(
+            store
+                .claim_updates("w3", at(239), at(280), 10)
+                .await
+                .unwrap(),
+            vec![]
+        );
+        let taken = store
+            .claim_updates("w3", at(250), at(280), 1)
+            .await
+            .unwrap();
+        assert_eq!(keys(&taken), [(a.id.clone(), 3)]);
+        let mut late = second[0].clone();
+        late.status = UpdateStatus::Delivered;
+        late.attempts = 1;
+        assert!(!store.finish_update("w2", &late).await.unwrap());
+        let mut refused = taken[0].clone();
+        refused.status = UpdateStatus::Refused;
+        refused.attempts = 1;
+        refused.next_attempt_at = None;
+        refused.http_status = Some(422);
+        refused.detail = Some("REFERENCE_NOT_FOUND: no such task".to_owned());
+        refused.finished_at = Some(at(251));
+        assert!(store.finish_update("w3", &refused).await.unwrap());
+        assert!(
+            !store.finish_update("w3", &refused).await.unwrap(),
+            "the lease was released"
+        );
+        assert_eq!(
+            store.task_updates(&ods(GPC001), &a.id).await.unwrap(),
+            [delivered, refused]
+        );
+
+        // b's retry: due at its time, with what the last attempt left.
+        assert_eq!(store.next_update_due().await.unwrap(), Some(at(300)));
+        assert_eq!(
+            store
+                .claim_updates("w1", at(299), at(330), 10)
+                .await
+                .unwrap(),
+            vec![]
+        );
+        let again = store
+            .claim_updates("w1", at(300), at(330), 10)
+            .await
+            .unwrap();
+        assert_eq!(again, [retry.clone()]);
+        let mut done = retry;
+        done.status = UpdateStatus::Delivered;
+        done.attempts = 2;
+        done.next_attempt_at = None;
+        done.http_status = Some(200);
+        done.detail = None;
+        done.finished_at = Some(at(301));
+        assert!(store.finish_update("w1", &done).await.unwrap());
+        assert_eq!(store.next_update_due().await.unwrap(), None);
+        assert_eq!(
+            store
+                .claim_updates("w1", at(9999), at(10000), 10)
+                .await
+                .unwrap(),
+            vec![]
+        );
+        drop(store);
+        let store = backend.open().await;
+        assert_eq!(
+            store.task_updates(&ods(GPC001), &b.id).await.unwrap(),
+            [done]
+        );
+    }
+
+    /// An update that arrives again is answered as the first time, with
+    /// the body it came with, and changes nothing; even when the change
+    /// it made left the task final. Identifiers are per tenant.
+    pub async fn an_arriving_update_applied_before_is_a_repeat(backend: &dyn Backend) {
+        let store = backend.open().await;
+        let t = task(GPC001, HUB_ASID, &["repeat"], at(0));
+        create(&*store, &t).await;
+        changed(change(&*store, &t.id, by(gilbert(), Change::Take, None, None)).await);
+        let cancel = arriving_cancel("urn:uuid:repeat-1", 200);
+        let (cancelled, entry) = changed(change(&*store, &t.id, cancel.clone()).await);
+        assert_eq!(
+            (cancelled.life.state, cancelled.life.version),
+            (TaskState::Cancelled, 3)
+        );
+        assert_eq!(entry.party, Party::Sender);
+
+        let again = change(&*store, &t.id, at_second(cancel.clone(), 300)).await;
+        let Wire::Incoming(received) = &cancel.wire else {
+            unreachable!()
+        };
+        assert_eq!(
+            again,
+            ChangeOutcome::Repeat {
+                task: cancelled.clone(),
+                entry: entry.clone(),
+                body: received.body.clone(),
+            }
+        );
+        // Another identifier is a new cancellation, refused by the rules.
+        let other = change(&*store, &t.id, arriving_cancel("urn:uuid:repeat-2", 300)).await;
+        assert!(
+            matches!(
+                other,
+                ChangeOutcome::Refused {
+                    refusal: Refusal::AlreadyFinal(TaskState::Cancelled),
+                    ..
+                }
+            ),
+            "{other:?}"
+        );
+        assert_eq!(store.timeline(&ods(GPC001), &t.id).await.unwrap().len(), 2);
+        assert_eq!(
+            store.get_task(&ods(GPC001), &t.id).await.unwrap(),
+            Some(cancelled)
+        );
+        assert_eq!(
+            store.task_updates(&ods(GPC001), &t.id).await.unwrap().len(),
+            1
+        );
+
+        // The same identifier at another organisation is not a repeat.
+        let theirs = task(R1A14, HUB_ASID, &["repeat"], at(0));
+        create(&*store, &theirs).await;
+        let applied = store
+            .change_task(&ods(R1A14), &theirs.id, cancel.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(applied, ChangeOutcome::Changed { .. }),
+            "{applied:?}"
+        );
+        // A repeat of an unknown task is no task at all.
+        assert_eq!(
+            store
+                .change_task(&ods(GPC001), "no-such-id", cancel)
+                .await
+                .unwrap(),
+            None
+        );
+        drop(store);
+        let store = backend.open().await;
+        let after_reopen = change(&*store, &t.id, arriving_cancel("urn:uuid:repeat-1", 400)).await;
+        assert!(
+            matches!(after_reopen, ChangeOutcome::Repeat { .. }),
+            "{after_reopen:?}"
+        );
+    }
+
+    /// Workers of two instances claiming at once: every due update is
+    /// claimed, and by one worker only.
+    pub async fn concurrent_claims_never_share_an_update(backend: &dyn Backend) {
+        let stores = [backend.open().await, backend.open().await];
+        let mut expected = HashSet::new();
+        for i in 0..40 {
+            let t = task(GPC001, HUB_ASID, &[&format!("claim-{i}")], at(i));
+            create(&*stores[0], &t).await;
+            let c = by(gilbert(), Change::Take, None, None);
+            expected.insert(c.wire.identifier().to_owned());
+            changed(change(&*stores[i as usize % 2], &t.id, c).await);
+        }
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let store = Arc::clone(&stores[w % 2]);
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let claimed = store
+                            .claim_updates(&format!("w{w}"), at(1000), at(5000), 3)
+                            .await
+                            .unwrap();
+                        if claimed.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(claimed.into_iter().map(|u| u.identifier));
+                    }
+                })
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        for worker in futures_join(workers).await {
+            for id in worker {
+                assert!(seen.insert(id.clone()), "{id} claimed twice");
+            }
+        }
+        assert_eq!(seen, expected);
+    }
+
     /// Instances starting together on new storage: each migrates once
     /// between them, all write the same reference data at once (as every
     /// instance seeding a new database does), and all read it back once.
@@ -959,6 +1383,10 @@ macro_rules! every_test {
             a_stale_or_foreign_change_writes_nothing,
             concurrent_takes_through_two_stores_have_one_winner,
             inbox_views_follow_state_and_owner,
+            each_change_the_sender_hears_of_queues_one_update,
+            updates_are_claimed_in_version_order_under_a_lease,
+            an_arriving_update_applied_before_is_a_repeat,
+            concurrent_claims_never_share_an_update,
         );
     };
 }

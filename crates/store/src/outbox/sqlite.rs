@@ -3,19 +3,24 @@
 //! a few a second at most, so one connection behind a mutex is enough; every
 //! write is committed with `synchronous=FULL` before it returns.
 
-use super::Outbox;
+use super::{Outbox, RemoteOutcome};
 use crate::StoreError;
 use crate::rows::sent::{
-    SentRow, attempt_cells, attempt_columns, decode_attempt, decode_sent, sent_columns,
+    SentRow, attempt_cells, attempt_columns, cancellation_statement, decode_attempt, decode_sent,
+    decode_sent_entry, remote_entry_cells, remote_of, remote_statement, request_cancel_cells,
+    request_cancel_statement, sent_columns, sent_entry_cells, sent_entry_select,
+    sent_timeline_columns, state_statement,
 };
-use crate::rows::{Cell, from_ns, to_ns};
+use crate::rows::{from_ns, to_ns};
 use crate::sqlite::db_err;
 use gpc_domain::OdsCode;
+use gpc_domain::lifecycle::TimelineEntry;
 use gpc_domain::sent::{Attempt, SentTask};
+use gpc_domain::updates::{Cancellation, ReceivedUpdate, RemoteUpdate};
 use jiff::Timestamp;
-use rusqlite::{Connection, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 pub const OUTBOX_FILE: &str = "outbox.db";
 
@@ -70,6 +75,7 @@ CREATE TABLE attempts (
 ) WITHOUT ROWID;
 "#,
     STATUS_CODES,
+    UPDATES,
 ];
 
 /// Statuses were stored as the words people read; they become the stable
@@ -83,6 +89,62 @@ UPDATE attempts SET outcome = CASE outcome
     WHEN 'Queued' THEN 'queued' WHEN 'Sending' THEN 'sending' WHEN 'Retrying' THEN 'retrying'
     WHEN 'Delivered' THEN 'delivered' WHEN 'Rejected' THEN 'rejected' WHEN 'Failed' THEN 'failed'
     WHEN 'No electronic route' THEN 'no_route' ELSE outcome END;
+"#;
+
+/// The sender hears what became of its task (task-lifecycle.md §2, §3):
+/// where the recipient's task stands, the sender's own cancellation with its
+/// delivery, and every change the recipient reported. A task delivered
+/// before this version is where its delivery left it: received, version 1.
+const UPDATES: &str = r#"
+ALTER TABLE sent_tasks ADD COLUMN remote_state TEXT;  -- TaskState::code, as last heard
+ALTER TABLE sent_tasks ADD COLUMN remote_version INTEGER;
+ALTER TABLE sent_tasks ADD COLUMN remote_owner_sds_id TEXT;
+ALTER TABLE sent_tasks ADD COLUMN remote_owner_name TEXT;
+ALTER TABLE sent_tasks ADD COLUMN remote_at INTEGER;  -- the recipient's time of that change
+ALTER TABLE sent_tasks ADD COLUMN cancel_identifier TEXT;  -- the cancellation's OrderResponse identifier
+ALTER TABLE sent_tasks ADD COLUMN cancel_reason TEXT;
+ALTER TABLE sent_tasks ADD COLUMN cancel_by_sds_id TEXT;
+ALTER TABLE sent_tasks ADD COLUMN cancel_by_name TEXT;
+ALTER TABLE sent_tasks ADD COLUMN cancel_by_role_code TEXT;
+ALTER TABLE sent_tasks ADD COLUMN cancel_by_role_display TEXT;
+ALTER TABLE sent_tasks ADD COLUMN cancel_by_ods TEXT;
+ALTER TABLE sent_tasks ADD COLUMN cancel_requested_at INTEGER;
+ALTER TABLE sent_tasks ADD COLUMN cancel_seen_version INTEGER;
+ALTER TABLE sent_tasks ADD COLUMN cancel_status TEXT;  -- UpdateStatus::code
+ALTER TABLE sent_tasks ADD COLUMN cancel_attempts INTEGER;
+ALTER TABLE sent_tasks ADD COLUMN cancel_next_attempt_at INTEGER;
+ALTER TABLE sent_tasks ADD COLUMN cancel_http_status INTEGER;
+ALTER TABLE sent_tasks ADD COLUMN cancel_detail TEXT;
+ALTER TABLE sent_tasks ADD COLUMN cancel_finished_at INTEGER;
+UPDATE sent_tasks
+   SET remote_state = 'received', remote_version = 1,
+       remote_at = COALESCE(delivered_at, updated_at)
+ WHERE status = 'delivered';
+CREATE INDEX sent_by_provider_task ON sent_tasks (from_ods, provider_task_id)
+    WHERE provider_task_id IS NOT NULL;
+CREATE INDEX sent_cancel_due ON sent_tasks (cancel_next_attempt_at)
+    WHERE cancel_status = 'pending';
+
+CREATE TABLE sent_timeline (
+    sent_task_id    TEXT NOT NULL,
+    version         INTEGER NOT NULL,  -- the recipient's version after the change
+    at              INTEGER NOT NULL,  -- nanoseconds since the Unix epoch, the recipient's time
+    party           TEXT NOT NULL,     -- Party::code
+    by_sds_id       TEXT NOT NULL,
+    by_name         TEXT NOT NULL,
+    by_role_code    TEXT NOT NULL,
+    by_role_display TEXT NOT NULL,
+    by_ods          TEXT NOT NULL,
+    state           TEXT NOT NULL,     -- TaskState::code after the change
+    owner_sds_id    TEXT,
+    owner_name      TEXT,
+    note            TEXT,
+    update_id       TEXT,  -- the OrderResponse it arrived in; NULL for a cancellation's answer
+    update_body     TEXT,
+    PRIMARY KEY (sent_task_id, version)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX sent_timeline_update ON sent_timeline (update_id)
+    WHERE update_id IS NOT NULL;
 "#;
 
 pub struct SqliteOutbox {
@@ -171,30 +233,55 @@ fn get_sent(conn: &Connection, id: &str) -> Result<Option<SentTask>, StoreError>
     .map(|mut v| v.pop())
 }
 
-/// Writes every mutable column of `task`; `extra` narrows the WHERE clause
-/// (its placeholder is `?10`, the owner).
-fn update_state(
-    conn: &Connection,
-    task: &SentTask,
-    extra: &str,
-    owner: &str,
-) -> Result<bool, StoreError> {
-    let sql = format!(
-        "UPDATE sent_tasks SET updated_at = ?2, status = ?3, attempts = ?4, cycle_attempts = ?5, \
-         next_attempt_at = ?6, provider_task_id = ?7, delivered_at = ?8, reason = ?9, \
-         lease_owner = CASE WHEN ?3 IN ('sending', 'retrying') THEN lease_owner ELSE NULL END, \
-         lease_until = CASE WHEN ?3 IN ('sending', 'retrying') THEN lease_until ELSE NULL END \
-         WHERE id = ?1 {extra}"
-    );
+fn placeholder(n: usize) -> String {
+    format!("?{n}")
+}
+
+static UPDATE_STATE: LazyLock<String> = LazyLock::new(|| state_statement(placeholder));
+static SET_REMOTE: LazyLock<String> = LazyLock::new(|| remote_statement(placeholder));
+static FINISH_CANCELLATION: LazyLock<String> =
+    LazyLock::new(|| cancellation_statement(placeholder));
+static REQUEST_CANCEL: LazyLock<String> = LazyLock::new(|| request_cancel_statement(placeholder));
+
+/// Writes every mutable column of `task`, if `owner` holds its lease.
+fn update_state(conn: &Connection, task: &SentTask, owner: &str) -> Result<bool, StoreError> {
     let row = SentRow::new(task)?;
-    let owner = Cell::Text(owner);
     let changed = conn
-        .execute(
-            &sql,
-            params_from_iter(row.state_cells().iter().chain(std::iter::once(&owner))),
-        )
+        .prepare_cached(&UPDATE_STATE)
+        .and_then(|mut s| s.execute(params_from_iter(row.state_cells(owner).iter())))
         .map_err(db_err)?;
     Ok(changed == 1)
+}
+
+/// Makes `entry` the remote state of task `id` and adds it to the task's
+/// timeline, with the OrderResponse it arrived in, if any.
+fn apply_entry(
+    conn: &Connection,
+    id: &str,
+    entry: &TimelineEntry,
+    received: Option<&ReceivedUpdate>,
+) -> Result<(), StoreError> {
+    let remote = remote_entry_cells(id, entry)?;
+    conn.prepare_cached(&SET_REMOTE)
+        .and_then(|mut s| s.execute(params_from_iter(remote.iter())))
+        .map_err(db_err)?;
+    let cells = sent_entry_cells(id, entry, received)?;
+    conn.prepare_cached(concat!(
+        "INSERT INTO sent_timeline (",
+        sent_timeline_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    ))
+    .and_then(|mut s| s.execute(params_from_iter(cells.iter())))
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// An entry at or below the version held changes nothing: updates may
+/// arrive out of order, and the highest version wins (§2 step 5).
+fn is_newer(task: &SentTask, entry: &TimelineEntry) -> bool {
+    task.remote
+        .as_ref()
+        .is_none_or(|remote| entry.version > remote.version)
 }
 
 #[async_trait::async_trait]
@@ -207,7 +294,9 @@ impl Outbox for SqliteOutbox {
                 "INSERT INTO sent_tasks (",
                 sent_columns!(),
                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"
+                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, \
+                 ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44, ?45, \
+                 ?46, ?47, ?48, ?49)"
             ))
             .and_then(|mut stmt| stmt.execute(params_from_iter(row.cells().iter())))
             .map_err(db_err)?;
@@ -258,7 +347,7 @@ impl Outbox for SqliteOutbox {
 
     async fn mark(&self, owner: &str, task: &SentTask) -> Result<bool, StoreError> {
         let (owner, task) = (owner.to_owned(), task.clone());
-        self.run(move |conn| update_state(conn, &task, "AND lease_owner = ?10", &owner))
+        self.run(move |conn| update_state(conn, &task, &owner))
             .await
     }
 
@@ -273,7 +362,7 @@ impl Outbox for SqliteOutbox {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            if !update_state(&tx, &task, "AND lease_owner = ?10", &owner)? {
+            if !update_state(&tx, &task, &owner)? {
                 return Ok(false);
             }
             tx.execute(
@@ -350,8 +439,183 @@ impl Outbox for SqliteOutbox {
         .await
     }
 
+    async fn find_delivered(
+        &self,
+        from_ods: &OdsCode,
+        provider_task_id: &str,
+    ) -> Result<Option<SentTask>, StoreError> {
+        let (from, provider_task_id) = (from_ods.as_str().to_owned(), provider_task_id.to_owned());
+        self.run(move |conn| {
+            query(
+                conn,
+                concat!(
+                    "SELECT ",
+                    sent_columns!(),
+                    " FROM sent_tasks WHERE from_ods = ?1 AND provider_task_id = ?2 \
+                     AND status = 'delivered' ORDER BY created_at, id LIMIT 1"
+                ),
+                params![from, provider_task_id],
+                |r| decode_sent(r),
+            )
+            .map(|mut v| v.pop())
+        })
+        .await
+    }
+
+    async fn apply_remote(
+        &self,
+        id: &str,
+        update: &RemoteUpdate,
+    ) -> Result<Option<RemoteOutcome>, StoreError> {
+        let (id, update) = (id.to_owned(), update.clone());
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let Some(task) = get_sent(&tx, &id)? else {
+                return Ok(None);
+            };
+            if let Some(received) = &update.received {
+                let earlier: Option<Option<String>> = tx
+                    .prepare_cached("SELECT update_body FROM sent_timeline WHERE update_id = ?1")
+                    .and_then(|mut s| s.query_row([&received.identifier], |r| r.get(0)).optional())
+                    .map_err(db_err)?;
+                if let Some(body) = earlier {
+                    let body = body.ok_or_else(|| crate::rows::corrupt("stored update"))?;
+                    return Ok(Some(RemoteOutcome::Repeat { task, body }));
+                }
+            }
+            if !is_newer(&task, &update.entry) {
+                return Ok(Some(RemoteOutcome::Late(task)));
+            }
+            apply_entry(&tx, &id, &update.entry, update.received.as_ref())?;
+            tx.commit().map_err(db_err)?;
+            let task = SentTask {
+                remote: Some(remote_of(&update.entry)),
+                ..task
+            };
+            Ok(Some(RemoteOutcome::Applied(task)))
+        })
+        .await
+    }
+
+    async fn sent_timeline(&self, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            query(
+                conn,
+                concat!(sent_entry_select!(), "?1 ORDER BY version"),
+                [id],
+                |r| decode_sent_entry(r),
+            )
+        })
+        .await
+    }
+
+    async fn request_cancel(
+        &self,
+        id: &str,
+        cancellation: &Cancellation,
+    ) -> Result<Option<SentTask>, StoreError> {
+        let (id, cancellation) = (id.to_owned(), cancellation.clone());
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let cells = request_cancel_cells(&id, &cancellation)?;
+            let changed = tx
+                .prepare_cached(&REQUEST_CANCEL)
+                .and_then(|mut s| s.execute(params_from_iter(cells.iter())))
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            let task = get_sent(&tx, &id)?;
+            tx.commit().map_err(db_err)?;
+            Ok(task)
+        })
+        .await
+    }
+
+    async fn claim_cancellations(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<SentTask>, StoreError> {
+        let owner = owner.to_owned();
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let claimed = query(
+                &tx,
+                concat!(
+                    "SELECT ",
+                    sent_columns!(),
+                    " FROM sent_tasks \
+                     WHERE cancel_status = 'pending' AND cancel_next_attempt_at <= ?1 \
+                       AND (lease_until IS NULL OR lease_until < ?1) \
+                     ORDER BY cancel_requested_at, id LIMIT ?2"
+                ),
+                params![nanos(now)?, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| decode_sent(r),
+            )?;
+            let lease_until = nanos(lease_until)?;
+            for task in &claimed {
+                tx.execute(
+                    "UPDATE sent_tasks SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+                    params![task.id, owner, lease_until],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn finish_cancellation(
+        &self,
+        owner: &str,
+        task: &SentTask,
+        applied: Option<&TimelineEntry>,
+    ) -> Result<bool, StoreError> {
+        let (owner, task, applied) = (owner.to_owned(), task.clone(), applied.cloned());
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let row = SentRow::new(&task)?;
+            let changed = tx
+                .prepare_cached(&FINISH_CANCELLATION)
+                .and_then(|mut s| {
+                    s.execute(params_from_iter(row.cancellation_cells(&owner).iter()))
+                })
+                .map_err(db_err)?;
+            if changed != 1 {
+                return Ok(false);
+            }
+            if let Some(entry) = &applied {
+                // The remote state as stored, not as the caller saw it: an
+                // update may have arrived during the attempt.
+                let current = get_sent(&tx, &task.id)?
+                    .ok_or_else(|| StoreError::Corrupt("a written task is missing".into()))?;
+                if is_newer(&current, entry) {
+                    apply_entry(&tx, &task.id, entry, None)?;
+                }
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         self.run(|conn| {
+            // A cancellation being sent is leased: due again only when the
+            // lease runs out (its worker died).
             let next: Option<i64> = conn
                 .query_row(
                     "SELECT MIN(t) FROM ( \
@@ -359,7 +623,12 @@ impl Outbox for SqliteOutbox {
                          WHERE status IN ('queued', 'failed') AND next_attempt_at IS NOT NULL \
                        UNION ALL \
                        SELECT MIN(lease_until) FROM sent_tasks \
-                         WHERE status IN ('sending', 'retrying') AND lease_until IS NOT NULL)",
+                         WHERE status IN ('sending', 'retrying') AND lease_until IS NOT NULL \
+                       UNION ALL \
+                       SELECT MIN(MAX(cancel_next_attempt_at, \
+                                      COALESCE(lease_until, cancel_next_attempt_at))) \
+                         FROM sent_tasks \
+                         WHERE cancel_status = 'pending' AND cancel_next_attempt_at IS NOT NULL)",
                     [],
                     |r| r.get(0),
                 )

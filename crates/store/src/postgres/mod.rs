@@ -21,7 +21,14 @@ use crate::rows::audit::{
     audit_cells, audit_columns, decode_audit, decode_ssp_audit, ssp_audit_columns,
 };
 use crate::rows::task::{TaskRow, distinct_keys, task_columns};
-use crate::rows::timeline::{decode_entry, entry_cells, life_cells, timeline_columns};
+use crate::rows::timeline::{
+    Earlier, decode_earlier, decode_entry, life_cells, not_a_repeat, repeat_query, timeline_cells,
+    timeline_columns, timeline_insert_columns,
+};
+use crate::rows::updates::{
+    claim_order, claimable, decode_update, finish_cells, finish_statement, first_pending,
+    new_update_cells, update_columns, update_insert_columns, updates_with_entries,
+};
 use crate::rows::views::inbox_query;
 use crate::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use audit_writer::{AuditWriter, Op};
@@ -31,9 +38,11 @@ use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord
 use gpc_domain::lifecycle::{InboxView, TaskChange, TimelineEntry};
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, ReceivedTask};
+use gpc_domain::updates::{OutgoingUpdate, Wire};
 use gpc_domain::{Asid, OdsCode};
 use jiff::Timestamp;
 use listener::Listener;
+use std::sync::LazyLock;
 use tokio::sync::broadcast;
 
 /// The channel on which committed creates are announced.
@@ -263,6 +272,74 @@ fn received_payload(tenant: &OdsCode, task_id: &str) -> String {
     serde_json::json!([tenant.as_str(), task_id]).to_string()
 }
 
+/// The change this tenant made for an arriving update with `identifier`, if any.
+async fn earlier_change(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &OdsCode,
+    identifier: &str,
+) -> Result<Option<Earlier>, StoreError> {
+    let rows = tx
+        .query(repeat_query!("$1", "$2"), &[&tenant.as_str(), &identifier])
+        .await
+        .map_err(pg_err)?;
+    rows.first().map(decode_earlier).transpose()
+}
+
+/// The answer to a repeat: the task the first arrival changed, as it is now.
+async fn repeat(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &OdsCode,
+    current: ReceivedTask,
+    earlier: Earlier,
+) -> Result<ChangeOutcome, StoreError> {
+    let body = earlier.body.ok_or_else(not_a_repeat)?;
+    let task = if earlier.task_id == current.id {
+        current
+    } else {
+        let rows = tx
+            .query(
+                concat!(
+                    "SELECT ",
+                    task_columns!(),
+                    " FROM tasks WHERE id = $1 AND tenant = $2"
+                ),
+                &[&earlier.task_id, &tenant.as_str()],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows.first()
+            .map(codec::decode_task)
+            .transpose()?
+            .ok_or_else(|| StoreError::Corrupt("a timeline row of a missing task".into()))?
+    };
+    Ok(ChangeOutcome::Repeat {
+        task,
+        entry: earlier.entry,
+        body,
+    })
+}
+
+/// Chooses the due updates and leases them in one statement. The rows are
+/// locked as they are chosen and skipped when another claim holds them, so
+/// concurrent claims on any instances never share an update; a lower
+/// version locked by another claim is still pending, so the versions above
+/// it are not claimable either (`first_pending!`).
+const CLAIM_UPDATES: &str = concat!(
+    "WITH due AS (SELECT u.identifier AS due_id FROM task_updates u WHERE ",
+    claimable!("$1"),
+    " ORDER BY ",
+    claim_order!(),
+    " LIMIT $2 FOR UPDATE OF u SKIP LOCKED) \
+     UPDATE task_updates u SET lease_owner = $3, lease_until = $4 \
+       FROM due, task_timeline l \
+      WHERE u.identifier = due.due_id \
+        AND l.tenant = u.tenant AND l.task_id = u.task_id AND l.version = u.version \
+     RETURNING ",
+    update_columns!()
+);
+
+static FINISH_UPDATE: LazyLock<String> = LazyLock::new(|| finish_statement(|n| format!("${n}")));
+
 fn parse_received(payload: &str) -> Option<ReceivedEvent> {
     let (tenant, task_id): (String, String) = serde_json::from_str(payload).ok()?;
     Some(ReceivedEvent {
@@ -398,6 +475,15 @@ impl Store for PostgresStore {
         let Some(current) = rows.first().map(codec::decode_task).transpose()? else {
             return Ok(None);
         };
+        // Under the task's lock, so that a repeat arriving at once waits for
+        // the first and then finds it; and before the rules, so that a
+        // repeat of a cancellation that made the task final gets its first
+        // answer, not a refusal.
+        if let Wire::Incoming(received) = &change.wire
+            && let Some(earlier) = earlier_change(&tx, tenant, &received.identifier).await?
+        {
+            return repeat(&tx, tenant, current, earlier).await.map(Some);
+        }
         let (life, entry) = match change.apply_to(&current.life) {
             Ok(applied) => applied,
             Err(refusal) => {
@@ -421,17 +507,31 @@ impl Store for PostgresStore {
                 "a locked task changed in its own transaction".into(),
             ));
         }
-        let entry_params = entry_cells(&current, &entry)?;
+        let entry_params = timeline_cells(&current, &entry, &change.wire)?;
         tx.execute(
             concat!(
                 "INSERT INTO task_timeline (",
-                timeline_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                timeline_insert_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
             ),
             &codec::params(&entry_params),
         )
         .await
         .map_err(pg_err)?;
+        if change.notifies_sender() {
+            let update_params =
+                new_update_cells(&current, &entry, change.wire.identifier(), change.at)?;
+            tx.execute(
+                concat!(
+                    "INSERT INTO task_updates (",
+                    update_insert_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                ),
+                &codec::params(&update_params),
+            )
+            .await
+            .map_err(pg_err)?;
+        }
         // Delivered only on commit, so a change rolled back announces nothing.
         tx.execute(
             "SELECT pg_notify($1, $2)",
@@ -445,6 +545,92 @@ impl Store for PostgresStore {
             life,
         };
         Ok(Some(ChangeOutcome::Changed { task, entry }))
+    }
+
+    async fn claim_updates(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
+        let (now, until) = (to_ns(now)?, to_ns(lease_until)?);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let stmt = client.prepare_cached(CLAIM_UPDATES).await.map_err(pg_err)?;
+        let rows = client
+            .query(&stmt, &[&now, &limit, &owner, &until])
+            .await
+            .map_err(pg_err)?;
+        let mut claimed = rows
+            .iter()
+            .map(decode_update)
+            .collect::<Result<Vec<_>, _>>()?;
+        // RETURNING keeps no order: the claim order is restored here.
+        claimed.sort_by(|a, b| {
+            (a.created_at, a.entry.version, &a.identifier).cmp(&(
+                b.created_at,
+                b.entry.version,
+                &b.identifier,
+            ))
+        });
+        Ok(claimed)
+    }
+
+    async fn finish_update(
+        &self,
+        owner: &str,
+        update: &OutgoingUpdate,
+    ) -> Result<bool, StoreError> {
+        let cells = finish_cells(owner, update)?;
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let stmt = client
+            .prepare_cached(&FINISH_UPDATE)
+            .await
+            .map_err(pg_err)?;
+        let changed = client
+            .execute(&stmt, &codec::params(&cells))
+            .await
+            .map_err(pg_err)?;
+        Ok(changed == 1)
+    }
+
+    async fn next_update_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        // A leased update is due again only when its lease runs out
+        // (GREATEST ignores a NULL lease).
+        let next: Option<i64> = client
+            .query_one(
+                concat!(
+                    "SELECT MIN(GREATEST(u.next_attempt_at, u.lease_until)) FROM task_updates u \
+                     WHERE u.status = 'pending' AND ",
+                    first_pending!()
+                ),
+                &[],
+            )
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        next.map(connection::from_ns).transpose()
+    }
+
+    async fn task_updates(
+        &self,
+        tenant: &OdsCode,
+        id: &str,
+    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let rows = client
+            .query(
+                concat!(
+                    updates_with_entries!(),
+                    " WHERE u.tenant = $1 AND u.task_id = $2 ORDER BY u.version"
+                ),
+                &[&tenant.as_str(), &id],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows.iter().map(decode_update).collect()
     }
 
     async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {

@@ -16,10 +16,10 @@ use tokio_postgres::Transaction;
 const MIGRATION_LOCK: i64 = 0x6770_635f_6d69_6772;
 
 /// The received-task store: entry `i` takes it from version `i` to `i + 1`.
-pub(crate) const STORE: &[&str] = &[STORE_V1, STORE_V2, STORE_V3];
+pub(crate) const STORE: &[&str] = &[STORE_V1, STORE_V2, STORE_V3, STORE_V4];
 
 /// The sender's outbox.
-pub(crate) const OUTBOX: &[&str] = &[OUTBOX_V1, OUTBOX_V2];
+pub(crate) const OUTBOX: &[&str] = &[OUTBOX_V1, OUTBOX_V2, OUTBOX_V3];
 
 // Ids and tenants are sorted and compared in byte order (`COLLATE "C"`), as
 // SQLite does, whatever the database's locale: keyset paging must agree
@@ -265,6 +265,96 @@ UPDATE sent_attempts SET outcome = CASE outcome
     WHEN 'Queued' THEN 'queued' WHEN 'Sending' THEN 'sending' WHEN 'Retrying' THEN 'retrying'
     WHEN 'Delivered' THEN 'delivered' WHEN 'Rejected' THEN 'rejected' WHEN 'Failed' THEN 'failed'
     WHEN 'No electronic route' THEN 'no_route' ELSE outcome END;
+"#;
+
+/// The receiver tells the sender what became of its task (task-lifecycle.md
+/// §3): an outbox of updates, written with the change each reports, and the
+/// wire identifier of every change on its timeline row, so that an update
+/// arriving twice is applied once (§2 step 6) and answered with the body it
+/// first came with. Changes made before this version were never announced
+/// and are not queued now.
+const STORE_V4: &str = r#"
+CREATE TABLE task_updates (
+    identifier      TEXT COLLATE "C" PRIMARY KEY,  -- the OrderResponse's, the same on every attempt
+    tenant          TEXT COLLATE "C" NOT NULL,
+    task_id         TEXT COLLATE "C" NOT NULL,
+    version         BIGINT NOT NULL,  -- the change's: its timeline row
+    to_ods          TEXT NOT NULL,    -- the task's sender
+    to_asid         TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,  -- nanoseconds since the Unix epoch
+    status          TEXT NOT NULL,    -- UpdateStatus::code
+    attempts        BIGINT NOT NULL,
+    next_attempt_at BIGINT,
+    http_status     INTEGER,
+    detail          TEXT,
+    finished_at     BIGINT,
+    lease_owner     TEXT,
+    lease_until     BIGINT
+);
+CREATE UNIQUE INDEX task_updates_of_task ON task_updates (tenant, task_id, version);
+CREATE INDEX task_updates_pending ON task_updates (next_attempt_at) WHERE status = 'pending';
+
+ALTER TABLE task_timeline ADD COLUMN update_id TEXT COLLATE "C";  -- the change's OrderResponse identifier
+ALTER TABLE task_timeline ADD COLUMN update_body TEXT;            -- the OrderResponse as it arrived
+CREATE UNIQUE INDEX task_timeline_update ON task_timeline (tenant, update_id)
+    WHERE update_id IS NOT NULL;
+"#;
+
+/// The sender hears what became of its task (task-lifecycle.md §2, §3):
+/// where the recipient's task stands, the sender's own cancellation with its
+/// delivery, and every change the recipient reported. A task delivered
+/// before this version is where its delivery left it: received, version 1.
+const OUTBOX_V3: &str = r#"
+ALTER TABLE sent_tasks
+    ADD COLUMN remote_state           TEXT,    -- TaskState::code, as last heard
+    ADD COLUMN remote_version         BIGINT,
+    ADD COLUMN remote_owner_sds_id    TEXT,
+    ADD COLUMN remote_owner_name      TEXT,
+    ADD COLUMN remote_at              BIGINT,  -- the recipient's time of that change
+    ADD COLUMN cancel_identifier      TEXT,    -- the cancellation's OrderResponse identifier
+    ADD COLUMN cancel_reason          TEXT,
+    ADD COLUMN cancel_by_sds_id       TEXT,
+    ADD COLUMN cancel_by_name         TEXT,
+    ADD COLUMN cancel_by_role_code    TEXT,
+    ADD COLUMN cancel_by_role_display TEXT,
+    ADD COLUMN cancel_by_ods          TEXT,
+    ADD COLUMN cancel_requested_at    BIGINT,
+    ADD COLUMN cancel_seen_version    BIGINT,
+    ADD COLUMN cancel_status          TEXT,    -- UpdateStatus::code
+    ADD COLUMN cancel_attempts        BIGINT,
+    ADD COLUMN cancel_next_attempt_at BIGINT,
+    ADD COLUMN cancel_http_status     INTEGER,
+    ADD COLUMN cancel_detail          TEXT,
+    ADD COLUMN cancel_finished_at     BIGINT;
+UPDATE sent_tasks
+   SET remote_state = 'received', remote_version = 1,
+       remote_at = COALESCE(delivered_at, updated_at)
+ WHERE status = 'delivered';
+CREATE INDEX sent_by_provider_task ON sent_tasks (from_ods, provider_task_id)
+    WHERE provider_task_id IS NOT NULL;
+CREATE INDEX sent_cancel_due ON sent_tasks (cancel_next_attempt_at)
+    WHERE cancel_status = 'pending';
+
+CREATE TABLE sent_timeline (
+    sent_task_id    TEXT COLLATE "C" NOT NULL,
+    version         BIGINT NOT NULL,  -- the recipient's version after the change
+    at              BIGINT NOT NULL,  -- nanoseconds since the Unix epoch, the recipient's time
+    party           TEXT NOT NULL,    -- Party::code
+    by_sds_id       TEXT NOT NULL,
+    by_name         TEXT NOT NULL,
+    by_role_code    TEXT NOT NULL,
+    by_role_display TEXT NOT NULL,
+    by_ods          TEXT NOT NULL,
+    state           TEXT NOT NULL,    -- TaskState::code after the change
+    owner_sds_id    TEXT,
+    owner_name      TEXT,
+    note            TEXT,
+    update_id       TEXT COLLATE "C",  -- the OrderResponse it arrived in; NULL for a cancellation's answer
+    update_body     TEXT,
+    PRIMARY KEY (sent_task_id, version)
+);
+CREATE UNIQUE INDEX sent_timeline_update ON sent_timeline (update_id)
+    WHERE update_id IS NOT NULL;
 "#;
 
 /// Brings `component` up to the end of `migrations` inside `tx`, which the

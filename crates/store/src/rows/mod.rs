@@ -13,6 +13,7 @@ pub(crate) mod reference;
 pub(crate) mod sent;
 pub(crate) mod task;
 pub(crate) mod timeline;
+pub(crate) mod updates;
 pub(crate) mod views;
 
 use crate::StoreError;

@@ -12,12 +12,14 @@ pub use schema::SCHEMA_VERSION;
 use crate::rows::audit::{audit_columns, ssp_audit_columns};
 use crate::rows::task::{TaskRow, task_columns};
 use crate::rows::timeline::{decode_entry, timeline_columns};
+use crate::rows::updates::{decode_update, first_pending, updates_with_entries};
 use crate::rows::views::inbox_query;
 use crate::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::lifecycle::{InboxView, TaskChange, TimelineEntry};
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedTask};
+use gpc_domain::updates::OutgoingUpdate;
 use gpc_domain::{Asid, OdsCode};
 use jiff::Timestamp;
 use readers::Readers;
@@ -309,6 +311,79 @@ impl Store for SqliteStore {
                 reply,
             })
             .await
+    }
+
+    async fn claim_updates(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
+        let owner = owner.to_owned();
+        self.writer
+            .call(|reply| Op::ClaimUpdates {
+                owner,
+                now,
+                lease_until,
+                limit,
+                reply,
+            })
+            .await
+    }
+
+    async fn finish_update(
+        &self,
+        owner: &str,
+        update: &OutgoingUpdate,
+    ) -> Result<bool, StoreError> {
+        let (owner, update) = (owner.to_owned(), Box::new(update.clone()));
+        self.writer
+            .call(|reply| Op::FinishUpdate {
+                owner,
+                update,
+                reply,
+            })
+            .await
+    }
+
+    async fn next_update_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(|c| {
+            // A leased update is due again only when its lease runs out.
+            let next: Option<i64> = c
+                .prepare_cached(concat!(
+                    "SELECT MIN(MAX(u.next_attempt_at, COALESCE(u.lease_until, u.next_attempt_at))) \
+                     FROM task_updates u WHERE u.status = 'pending' AND ",
+                    first_pending!()
+                ))
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(db_err)?;
+            next.map(crate::rows::from_ns).transpose()
+        })
+        .await
+    }
+
+    async fn task_updates(
+        &self,
+        tenant: &OdsCode,
+        id: &str,
+    ) -> Result<Vec<OutgoingUpdate>, StoreError> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(concat!(
+                    updates_with_entries!(),
+                    " WHERE u.tenant = ?1 AND u.task_id = ?2 ORDER BY u.version"
+                ))
+                .map_err(db_err)?;
+            let mut rows = stmt.query(params![tenant, id]).map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(db_err)? {
+                out.push(decode_update(row)?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {

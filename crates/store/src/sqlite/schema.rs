@@ -9,7 +9,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Entry `i` takes the file from version `i` to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -194,6 +194,39 @@ CREATE TABLE task_timeline (
 
 CREATE INDEX tasks_open ON tasks (tenant, received_at DESC, id DESC)
     WHERE state IN ('received', 'accepted');
+"#;
+
+/// The receiver tells the sender what became of its task (task-lifecycle.md
+/// §3): an outbox of updates, written with the change each reports, and the
+/// wire identifier of every change on its timeline row, so that an update
+/// arriving twice is applied once (§2 step 6) and answered with the body it
+/// first came with. Changes made before this version were never announced
+/// and are not queued now.
+const V4: &str = r#"
+CREATE TABLE task_updates (
+    identifier      TEXT PRIMARY KEY NOT NULL,  -- the OrderResponse's, the same on every attempt
+    tenant          TEXT NOT NULL,
+    task_id         TEXT NOT NULL,
+    version         INTEGER NOT NULL,  -- the change's: its timeline row
+    to_ods          TEXT NOT NULL,     -- the task's sender
+    to_asid         TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,  -- nanoseconds since the Unix epoch
+    status          TEXT NOT NULL,     -- UpdateStatus::code
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    http_status     INTEGER,
+    detail          TEXT,
+    finished_at     INTEGER,
+    lease_owner     TEXT,
+    lease_until     INTEGER
+);
+CREATE UNIQUE INDEX task_updates_of_task ON task_updates (tenant, task_id, version);
+CREATE INDEX task_updates_pending ON task_updates (next_attempt_at) WHERE status = 'pending';
+
+ALTER TABLE task_timeline ADD COLUMN update_id TEXT;    -- the change's OrderResponse identifier
+ALTER TABLE task_timeline ADD COLUMN update_body TEXT;  -- the OrderResponse as it arrived
+CREATE UNIQUE INDEX task_timeline_update ON task_timeline (tenant, update_id)
+    WHERE update_id IS NOT NULL;
 "#;
 
 /// Brings the file up to this binary's schema; returns the version it is at.

@@ -7,13 +7,24 @@ use super::checkpointer::Checkpointer;
 use super::codec;
 use super::{PlainHandle, db_err};
 use crate::rows::task::{TaskRow, distinct_keys, task_columns};
-use crate::rows::timeline::{entry_cells, life_cells, timeline_columns};
+use crate::rows::timeline::{
+    Earlier, decode_earlier, life_cells, not_a_repeat, repeat_query, timeline_cells,
+    timeline_insert_columns,
+};
+use crate::rows::updates::{
+    claim_order, claimable, decode_update, finish_cells, finish_statement, new_update_cells,
+    update_insert_columns, updates_with_entries,
+};
+use crate::rows::{Cell, to_ns};
 use crate::{ChangeOutcome, CreateOutcome, StoreError};
 use gpc_domain::audit::{AuditRecord, SspAuditRecord};
 use gpc_domain::lifecycle::TaskChange;
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedTask};
+use gpc_domain::updates::{OutgoingUpdate, Wire};
 use gpc_domain::{Asid, OdsCode};
+use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use std::sync::LazyLock;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
@@ -48,6 +59,20 @@ pub(super) enum Op {
     Reference {
         data: Box<gpc_domain::reference::ReferenceData>,
         reply: Reply<()>,
+    },
+    /// Due updates for their senders, leased to `owner` (`Store::claim_updates`).
+    ClaimUpdates {
+        owner: String,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+        reply: Reply<Vec<OutgoingUpdate>>,
+    },
+    /// How an attempt of a claimed update ended (`Store::finish_update`).
+    FinishUpdate {
+        owner: String,
+        update: Box<OutgoingUpdate>,
+        reply: Reply<bool>,
     },
 }
 
@@ -168,6 +193,11 @@ enum Done {
         Reply<Option<ChangeOutcome>>,
         Box<Result<Option<ChangeOutcome>, StoreError>>,
     ),
+    Claimed(
+        Reply<Vec<OutgoingUpdate>>,
+        Result<Vec<OutgoingUpdate>, StoreError>,
+    ),
+    Bool(Reply<bool>, Result<bool, StoreError>),
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
@@ -230,6 +260,25 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
                 let result = in_savepoint(&tx, |c| codec::upsert_reference(c, &data));
                 done.push(Done::Unit(reply, result));
             }
+            Op::ClaimUpdates {
+                owner,
+                now,
+                lease_until,
+                limit,
+                reply,
+            } => {
+                let result =
+                    in_savepoint(&tx, |c| claim_updates(c, &owner, now, lease_until, limit));
+                done.push(Done::Claimed(reply, result));
+            }
+            Op::FinishUpdate {
+                owner,
+                update,
+                reply,
+            } => {
+                let result = in_savepoint(&tx, |c| finish_update(c, &owner, &update));
+                done.push(Done::Bool(reply, result));
+            }
         }
         // SQLite rolls the whole transaction back on some errors (disk full,
         // I/O); going on would run the rest of the batch outside any
@@ -277,6 +326,12 @@ fn answer(done: Vec<Done>, failed: Option<&StoreError>) {
             Done::Change(reply, result) => {
                 let _ = reply.send(override_ok(*result, failed));
             }
+            Done::Claimed(reply, result) => {
+                let _ = reply.send(override_ok(result, failed));
+            }
+            Done::Bool(reply, result) => {
+                let _ = reply.send(override_ok(result, failed));
+            }
         }
     }
 }
@@ -299,6 +354,12 @@ fn fail_all(ops: Vec<Op>, err: &StoreError) {
                 let _ = reply.send(Err(err.clone()));
             }
             Op::Change { reply, .. } => {
+                let _ = reply.send(Err(err.clone()));
+            }
+            Op::ClaimUpdates { reply, .. } => {
+                let _ = reply.send(Err(err.clone()));
+            }
+            Op::FinishUpdate { reply, .. } => {
                 let _ = reply.send(Err(err.clone()));
             }
             Op::Bulk { reply, .. } | Op::Flush(reply) | Op::Reference { reply, .. } => {
@@ -514,6 +575,13 @@ fn change_task(
     let Some(current) = found else {
         return Ok(None);
     };
+    // Before the rules: a repeat of a cancellation that made the task final
+    // would be refused by them, and must get its first answer instead.
+    if let Wire::Incoming(received) = &change.wire
+        && let Some(earlier) = earlier_change(conn, tenant, &received.identifier)?
+    {
+        return repeat(conn, tenant, current, earlier).map(Some);
+    }
     let (life, entry) = match change.apply_to(&current.life) {
         Ok(applied) => applied,
         Err(refusal) => {
@@ -539,17 +607,127 @@ fn change_task(
             "a task changed under its only writer".into(),
         ));
     }
-    let cells = entry_cells(&current, &entry)?;
+    let cells = timeline_cells(&current, &entry, &change.wire)?;
     conn.prepare_cached(concat!(
         "INSERT INTO task_timeline (",
-        timeline_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        timeline_insert_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     ))
     .and_then(|mut s| s.execute(params_from_iter(cells.iter())))
     .map_err(db_err)?;
+    if change.notifies_sender() {
+        let cells = new_update_cells(&current, &entry, change.wire.identifier(), change.at)?;
+        conn.prepare_cached(concat!(
+            "INSERT INTO task_updates (",
+            update_insert_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ))
+        .and_then(|mut s| s.execute(params_from_iter(cells.iter())))
+        .map_err(db_err)?;
+    }
     let task = ReceivedTask {
         task: current.task,
         life,
     };
     Ok(Some(ChangeOutcome::Changed { task, entry }))
+}
+
+/// The change this tenant made for an arriving update with `identifier`, if any.
+fn earlier_change(
+    conn: &Connection,
+    tenant: &OdsCode,
+    identifier: &str,
+) -> Result<Option<Earlier>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(repeat_query!("?1", "?2"))
+        .map_err(db_err)?;
+    let mut rows = stmt
+        .query(params![tenant.as_str(), identifier])
+        .map_err(db_err)?;
+    rows.next().map_err(db_err)?.map(decode_earlier).transpose()
+}
+
+/// The answer to a repeat: the task the first arrival changed, as it is now.
+fn repeat(
+    conn: &Connection,
+    tenant: &OdsCode,
+    current: ReceivedTask,
+    earlier: Earlier,
+) -> Result<ChangeOutcome, StoreError> {
+    let body = earlier.body.ok_or_else(not_a_repeat)?;
+    let task = if earlier.task_id == current.id {
+        current
+    } else {
+        super::query_tasks(
+            conn,
+            concat!(
+                "SELECT ",
+                task_columns!(),
+                " FROM tasks WHERE id = ?1 AND tenant = ?2"
+            ),
+            params![earlier.task_id, tenant.as_str()],
+        )?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("a timeline row of a missing task".into()))?
+    };
+    Ok(ChangeOutcome::Repeat {
+        task,
+        entry: earlier.entry,
+        body,
+    })
+}
+
+const CLAIM_UPDATES: &str = concat!(
+    updates_with_entries!(),
+    " WHERE ",
+    claimable!("?1"),
+    " ORDER BY ",
+    claim_order!(),
+    " LIMIT ?2"
+);
+
+/// Leases the due updates to `owner`; the writer is the only one, so no
+/// other claim can come between the choice and the lease.
+fn claim_updates(
+    conn: &Connection,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: usize,
+) -> Result<Vec<OutgoingUpdate>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut claimed = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(CLAIM_UPDATES).map_err(db_err)?;
+        let mut rows = stmt.query(params![to_ns(now)?, limit]).map_err(db_err)?;
+        while let Some(row) = rows.next().map_err(db_err)? {
+            claimed.push(decode_update(row)?);
+        }
+    }
+    let mut lease = conn
+        .prepare_cached(
+            "UPDATE task_updates SET lease_owner = ?2, lease_until = ?3 WHERE identifier = ?1",
+        )
+        .map_err(db_err)?;
+    let until = to_ns(lease_until)?;
+    for update in &claimed {
+        lease
+            .execute(params![update.identifier, owner, until])
+            .map_err(db_err)?;
+    }
+    Ok(claimed)
+}
+
+static FINISH_UPDATE: LazyLock<String> = LazyLock::new(|| finish_statement(|n| format!("?{n}")));
+
+fn finish_update(
+    conn: &Connection,
+    owner: &str,
+    update: &OutgoingUpdate,
+) -> Result<bool, StoreError> {
+    let cells: [Cell<'_>; 8] = finish_cells(owner, update)?;
+    conn.prepare_cached(&FINISH_UPDATE)
+        .and_then(|mut s| s.execute(params_from_iter(cells.iter())))
+        .map(|changed| changed == 1)
+        .map_err(db_err)
 }
