@@ -174,7 +174,9 @@ async fn deliver(s: &TestServer, from: System) -> Delivered {
         .outbox
         .clone()
         .expect("the provider keeps an outbox");
-    let now = Timestamp::now();
+    // Due only later, so that a sending engine of the server leaves it to
+    // this test, which plays its part.
+    let now = Timestamp::now() + SignedDuration::from_hours(1);
     let sent_id = uuid::Uuid::new_v4().to_string();
     let queued = SentTask {
         id: sent_id.clone(),
@@ -486,6 +488,29 @@ async fn updates_and_answers_in_xml() {
     let text = resp.bytes().await.unwrap();
     let outcome = gpc_fhir::parse_body(&text, gpc_fhir::Format::Xml).unwrap();
     assert_eq!(error_code(&outcome), "INVALID_RESOURCE");
+}
+
+#[tokio::test]
+async fn the_senders_open_pages_hear_of_an_applied_update() {
+    let config = gpc_server::ServerConfig {
+        consumer: Some(gpc_server::ConsumerConfig::default()),
+        ..gpc_server::ServerConfig::default()
+    };
+    let s = TestServer::start_with(tempfile::tempdir().unwrap(), config).await;
+    let task = deliver(&s, Y00001).await;
+    let mut events = s.state.engine.as_ref().unwrap().subscribe();
+    let take = update(&task.order_url, TaskState::Accepted, 2, gilbert());
+    let (status, _, _) = send(post_update(&s, GPC001, Y00001, &body(&take))).await;
+    assert_eq!(status, 201);
+    let event = events.try_recv().unwrap();
+    assert_eq!(
+        (event.task_id.as_str(), event.from_ods.as_str()),
+        (task.sent_id.as_str(), "Y00001")
+    );
+    // A repeat changes nothing, and nothing is announced.
+    let (status, _, _) = send(post_update(&s, GPC001, Y00001, &body(&take))).await;
+    assert_eq!(status, 200);
+    assert!(events.try_recv().is_err());
 }
 
 // ---- Sender → receiver: cancellation -------------------------------------

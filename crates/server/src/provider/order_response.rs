@@ -288,7 +288,15 @@ async fn apply_to_sent(
         version: update.version,
     };
     let answered = match outcome {
-        RemoteOutcome::Applied(_) => fresh(StatusCode::CREATED),
+        RemoteOutcome::Applied(task) => {
+            // The sender's open pages of the task follow it. Where a shared
+            // outbox also announces the change, a page hears it twice,
+            // which shows the same state again and is harmless.
+            if let Some(engine) = &state.engine {
+                engine.announce(&task);
+            }
+            fresh(StatusCode::CREATED)
+        }
         // Updates may overtake each other; the highest version has won, and
         // this one is acknowledged without changing anything.
         RemoteOutcome::Late(_) => fresh(StatusCode::OK),
