@@ -1086,3 +1086,58 @@ async fn every_update_is_audited_with_the_task_it_named() {
         assert!(r.trace_id.is_some() && r.from_asid.is_some());
     }
 }
+
+// ---- Logs --------------------------------------------------------------------
+
+/// What this test binary's servers log, at every level.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn updates_are_logged_by_ids_and_states_never_text_names_or_nhs_numbers() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "gpc_server=trace,gpc_store=trace,gpc_domain=trace,gpc_consumer=trace",
+        ))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    let s = TestServer::start().await;
+    let task = deliver(&s, Y00001).await;
+    let take = update(&task.order_url, TaskState::Accepted, 2, gilbert());
+    send(post_update(&s, GPC001, Y00001, &body(&take))).await;
+    send(post_update(&s, GPC001, Y00001, &body(&take))).await;
+    let cancel = update(&task.order_url, TaskState::Cancelled, 1, parsons());
+    send(post_update(&s, Y00001, GPC001, &body(&cancel))).await;
+    send(post_update(&s, Y00001, GPC001, &body(&cancel))).await;
+    let again = update(&task.order_url, TaskState::Cancelled, 1, parsons());
+    send(post_update(&s, Y00001, GPC001, &body(&again))).await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains(&task.task_id), "{logs}");
+    assert!(logs.contains(&task.sent_id), "{logs}");
+    assert!(logs.contains("cancelled"), "{logs}");
+    for secret in [
+        NOTE,
+        REASON,
+        "GILBERT",
+        "Nichole",
+        "PARSONS",
+        "DAWES",
+        "9476719931",
+    ] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+    }
+}
