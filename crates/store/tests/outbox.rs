@@ -38,6 +38,7 @@ macro_rules! outbox_suite {
             a_cancellation_is_asked_only_of_an_open_delivered_task,
             cancellations_are_claimed_under_a_lease_and_finished,
             a_late_answer_to_a_cancellation_leaves_the_newer_state,
+            reported_changes_at_once_each_get_their_own_answer,
         );
     };
     ($backend:path; $($test:ident),* $(,)?) => {
@@ -583,6 +584,66 @@ mod suite {
                 body
             })
         );
+    }
+
+    /// Many reported changes at once (the SQLite outbox writes them in
+    /// groups): each gets the answer it would get alone, a repeat among them
+    /// included, and all that were applied are kept.
+    pub async fn reported_changes_at_once_each_get_their_own_answer(backend: &dyn Backend) {
+        let outbox = backend.open().await;
+        let now = Timestamp::now();
+        for i in 0..40 {
+            outbox
+                .enqueue(&delivered(&format!("d{i}"), &format!("p-{i}"), now))
+                .await
+                .unwrap();
+        }
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            for (n, identifier) in [(0, format!("urn:uuid:a{i}")), (1, format!("urn:uuid:a{i}"))] {
+                let outbox = outbox.clone();
+                let update = posted(entry(2, TaskState::Accepted, now + secs(1)), &identifier);
+                calls.spawn(
+                    async move { (i, n, outbox.apply_remote(&format!("d{i}"), &update).await) },
+                );
+            }
+        }
+        calls.spawn({
+            let outbox = outbox.clone();
+            let update = posted(entry(2, TaskState::Accepted, now), "urn:uuid:none");
+            async move { (99, 0, outbox.apply_remote("missing", &update).await) }
+        });
+        let mut applied = vec![0; 40];
+        let mut repeats = vec![0; 40];
+        while let Some(done) = calls.join_next().await {
+            let (i, _, outcome) = done.unwrap();
+            match outcome.unwrap() {
+                Some(RemoteOutcome::Applied(t)) => {
+                    assert_eq!(t.remote.unwrap().version, 2);
+                    applied[i] += 1;
+                }
+                Some(RemoteOutcome::Repeat { .. }) => repeats[i] += 1,
+                None => assert_eq!(i, 99),
+                other => panic!("task {i}: {other:?}"),
+            }
+        }
+        assert_eq!(applied, vec![1; 40], "each task applied once");
+        assert_eq!(repeats, vec![1; 40], "each second copy a repeat");
+        for i in 0..40 {
+            let id = format!("d{i}");
+            assert_eq!(
+                outbox
+                    .get(&id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .remote
+                    .unwrap()
+                    .version,
+                2
+            );
+            assert_eq!(outbox.sent_timeline(&id).await.unwrap().len(), 1);
+        }
     }
 
     /// A cancellation is stored only for a delivered task whose recipient

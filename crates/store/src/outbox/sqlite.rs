@@ -149,6 +149,15 @@ CREATE UNIQUE INDEX sent_timeline_update ON sent_timeline (update_id)
 
 pub struct SqliteOutbox {
     conn: Arc<Mutex<Connection>>,
+    /// Reported changes waiting for the next transaction: see `apply_remote`.
+    reported: Arc<Mutex<Vec<Reported>>>,
+}
+
+/// One `apply_remote` call waiting to be written, and where its answer goes.
+struct Reported {
+    id: String,
+    update: RemoteUpdate,
+    reply: tokio::sync::oneshot::Sender<Result<Option<RemoteOutcome>, StoreError>>,
 }
 
 impl SqliteOutbox {
@@ -165,6 +174,7 @@ impl SqliteOutbox {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            reported: Arc::default(),
         })
     }
 
@@ -278,6 +288,73 @@ fn apply_entry(
 
 /// An entry at or below the version held changes nothing: updates may
 /// arrive out of order, and the highest version wins (§2 step 5).
+/// Writes every queued reported change in one transaction and answers each.
+fn apply_reported(conn: &mut Connection, queue: &Mutex<Vec<Reported>>) {
+    let batch = std::mem::take(&mut *queue.lock().unwrap_or_else(|p| p.into_inner()));
+    if batch.is_empty() {
+        return;
+    }
+    let written = (|| {
+        let mut tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for job in &batch {
+            let sp = tx.savepoint().map_err(db_err)?;
+            let outcome = apply_one(&sp, &job.id, &job.update);
+            if outcome.is_ok() {
+                sp.commit().map_err(db_err)?;
+            }
+            // Dropped uncommitted, a savepoint rolls its change back.
+            outcomes.push(outcome);
+        }
+        tx.commit().map_err(db_err)?;
+        Ok::<_, StoreError>(outcomes)
+    })();
+    match written {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            for job in batch {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// One reported change, inside the caller's transaction: see `Outbox::apply_remote`.
+fn apply_one(
+    conn: &Connection,
+    id: &str,
+    update: &RemoteUpdate,
+) -> Result<Option<RemoteOutcome>, StoreError> {
+    let Some(task) = get_sent(conn, id)? else {
+        return Ok(None);
+    };
+    if let Some(received) = &update.received {
+        let earlier: Option<Option<String>> = conn
+            .prepare_cached("SELECT update_body FROM sent_timeline WHERE update_id = ?1")
+            .and_then(|mut s| s.query_row([&received.identifier], |r| r.get(0)).optional())
+            .map_err(db_err)?;
+        if let Some(body) = earlier {
+            let body = body.ok_or_else(|| crate::rows::corrupt("stored update"))?;
+            return Ok(Some(RemoteOutcome::Repeat { task, body }));
+        }
+    }
+    if !is_newer(&task, &update.entry) {
+        return Ok(Some(RemoteOutcome::Late(task)));
+    }
+    apply_entry(conn, id, &update.entry, update.received.as_ref())?;
+    let task = SentTask {
+        remote: Some(remote_of(&update.entry)),
+        ..task
+    };
+    Ok(Some(RemoteOutcome::Applied(task)))
+}
+
 fn is_newer(task: &SentTask, entry: &TimelineEntry) -> bool {
     task.remote
         .as_ref()
@@ -462,41 +539,37 @@ impl Outbox for SqliteOutbox {
         .await
     }
 
+    /// Reported changes arrive as fast as recipients post them (every
+    /// practice a hub sends to), unlike sends, which people make. One
+    /// transaction, and so one fsync, per change would cap them at the
+    /// disk's sync rate; so each call queues its change and runs a writer
+    /// turn that takes every change queued by then into one transaction
+    /// (group commit), each in its own savepoint so that one failing does
+    /// not undo the others. A call whose change an earlier turn took finds
+    /// the queue empty and waits for its answer.
     async fn apply_remote(
         &self,
         id: &str,
         update: &RemoteUpdate,
     ) -> Result<Option<RemoteOutcome>, StoreError> {
-        let (id, update) = (id.to_owned(), update.clone());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.reported
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Reported {
+                id: id.to_owned(),
+                update: update.clone(),
+                reply,
+            });
+        let reported = Arc::clone(&self.reported);
         self.run(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let Some(task) = get_sent(&tx, &id)? else {
-                return Ok(None);
-            };
-            if let Some(received) = &update.received {
-                let earlier: Option<Option<String>> = tx
-                    .prepare_cached("SELECT update_body FROM sent_timeline WHERE update_id = ?1")
-                    .and_then(|mut s| s.query_row([&received.identifier], |r| r.get(0)).optional())
-                    .map_err(db_err)?;
-                if let Some(body) = earlier {
-                    let body = body.ok_or_else(|| crate::rows::corrupt("stored update"))?;
-                    return Ok(Some(RemoteOutcome::Repeat { task, body }));
-                }
-            }
-            if !is_newer(&task, &update.entry) {
-                return Ok(Some(RemoteOutcome::Late(task)));
-            }
-            apply_entry(&tx, &id, &update.entry, update.received.as_ref())?;
-            tx.commit().map_err(db_err)?;
-            let task = SentTask {
-                remote: Some(remote_of(&update.entry)),
-                ..task
-            };
-            Ok(Some(RemoteOutcome::Applied(task)))
+            apply_reported(conn, &reported);
+            Ok(())
         })
-        .await
+        .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Other("a reported change was dropped unanswered".into()))?
     }
 
     async fn sent_timeline(&self, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
