@@ -8,9 +8,11 @@ use gpc_domain::{Asid, Interaction, NhsNumber, OdsCode};
 use std::sync::Arc;
 
 /// PDS, SDS and ODS over the reference data as it stands (a
-/// [`ReferenceLookup`]). Every organisation that hosts a provider endpoint
-/// (a [`gpc_domain::Region::tenant`]) is registered in SDS at
-/// `{provider_base}/{ODS}/DSTU2/1`.
+/// [`ReferenceLookup`]). Every organisation with a Spine system is
+/// registered in SDS at its provider root `{provider_base}/{ODS}/DSTU2/1`
+/// for the interactions that root serves
+/// ([`gpc_domain::reference::Organisation::serves`]): all of them where it
+/// receives tasks, else metadata and task updates (task-lifecycle.md §2).
 #[derive(Clone)]
 pub struct EmbeddedDirectory {
     reference: Arc<dyn ReferenceLookup>,
@@ -47,13 +49,15 @@ impl EmbeddedDirectory {
     }
 
     pub fn sds_endpoint(&self, ods: &OdsCode, interaction: &str) -> Option<SdsEndpoint> {
-        Interaction::from_id(interaction)?;
+        let interaction = Interaction::from_id(interaction)?;
         let region = self.reference.current();
-        let tenant = region.tenant(ods.as_str())?;
+        let org = region
+            .root(ods.as_str())
+            .filter(|o| o.serves(interaction))?;
         Some(SdsEndpoint {
-            ods: tenant.ods.clone(),
-            address: format!("{}/{}/DSTU2/1", self.provider_base, tenant.ods),
-            asid: tenant.asid.clone()?,
+            ods: org.ods.clone(),
+            address: format!("{}/{}/DSTU2/1", self.provider_base, org.ods),
+            asid: org.asid.clone()?,
         })
     }
 
@@ -260,11 +264,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_sender_only_system_has_an_asid_but_no_endpoint() {
+    async fn a_sender_only_system_has_an_asid_but_no_endpoint_for_tasks() {
         let dir = directory();
         assert_eq!(dir.endpoint(&ods("X11101"), CREATE).await.unwrap(), None);
         let asid = dir.asid(&ods("X11101"), CREATE).await.unwrap();
         assert_eq!(asid.unwrap().as_str(), "200000000371");
+        for look_up in [Interaction::SearchPatient, Interaction::ReadOrganization] {
+            assert_eq!(
+                dir.endpoint(&ods("X11101"), look_up.id()).await.unwrap(),
+                None
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_system_receives_task_updates_and_metadata_at_its_root() {
+        let dir = directory();
+        let region = dir.reference.current();
+        let mut listed = Vec::new();
+        for o in region.organisations() {
+            for interaction in [Interaction::CreateOrderResponse, Interaction::ReadMetadata] {
+                let found = dir.sds_endpoint(&o.ods, interaction.id());
+                let Some(asid) = &o.asid else {
+                    assert_eq!(found, None, "{} has no Spine system", o.ods);
+                    continue;
+                };
+                let e = found.unwrap();
+                assert_eq!(e.address, format!("http://dir.test:8080/{}/DSTU2/1", o.ods));
+                assert_eq!(&e.asid, asid);
+            }
+            if o.asid.is_some() && !o.receives_tasks {
+                listed.push(o.ods.to_string());
+            }
+        }
+        // 111, A&E, acute and social care receive no tasks but hear back.
+        assert_eq!(listed, ["X11101", "XAE001", "XAC001", "XSC001"]);
     }
 
     #[tokio::test]

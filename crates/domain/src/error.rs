@@ -38,6 +38,11 @@ pub enum ProviderError {
     InvalidPatientDemographics(String),
     #[error("{0}")]
     NoRelationship(String),
+    /// The resource is valid but the state of what it names forbids it: a
+    /// cancellation of a task that is already final (task-lifecycle.md §2
+    /// step 5). 409 with the INVALID_RESOURCE code.
+    #[error("{0}")]
+    Conflict(String),
     /// Storage busy or unavailable: the caller may retry (503 + Retry-After).
     #[error("{0}")]
     Unavailable(String),
@@ -148,6 +153,12 @@ impl ProviderError {
                 "No legitimate relationship exists with this patient",
                 "business-rule",
             ),
+            Self::Conflict(_) => (
+                409,
+                "INVALID_RESOURCE",
+                "Submitted resource is not valid.",
+                "conflict",
+            ),
             Self::Unavailable(_) => (
                 503,
                 "INTERNAL_SERVER_ERROR",
@@ -187,6 +198,7 @@ impl ProviderError {
             | Self::ReferenceNotFound(d)
             | Self::InvalidPatientDemographics(d)
             | Self::NoRelationship(d)
+            | Self::Conflict(d)
             | Self::Unavailable(d)
             | Self::Internal(d) => d,
         }

@@ -60,6 +60,13 @@ impl Interaction {
     pub fn is_write(self) -> bool {
         matches!(self, Self::CreateTask | Self::CreateOrderResponse)
     }
+
+    /// Served at every provider root, also where the organisation receives
+    /// no tasks (task-lifecycle.md §2): an organisation that only sends
+    /// still has to hear what became of its tasks, and says what it is.
+    pub fn served_without_tasks(self) -> bool {
+        matches!(self, Self::ReadMetadata | Self::CreateOrderResponse)
+    }
 }
 
 /// Other GP Connect DSTU2 interaction ids: known, but never valid on this provider's paths.

@@ -1,12 +1,15 @@
 //! The task update on the wire: a DSTU2 `OrderResponse` (task-lifecycle.md
-//! §2), built from a change and read back with the content checks of
-//! `POST /OrderResponse` step 3, in the spec's order, each a 422
-//! `INVALID_RESOURCE` naming its element. Structure (step 2) is the FHIR
-//! codec's; who may update which task (step 4) and the state rules (step 5)
-//! need the store and are the handler's.
+//! §2), built from a change and read back with the checks of
+//! `POST /OrderResponse` step 2 (structure, as for an Order) and step 3
+//! (content, in the spec's order, each a 422 `INVALID_RESOURCE` naming its
+//! element), and the stored answer to it. Who may update which task
+//! (step 4) and the state rules (step 5) need the store and are the
+//! handler's.
 
 use crate::ProviderError;
-use crate::lifecycle::{MAX_TEXT_CHARS, Owner, TaskState, check_text};
+use crate::ids::OdsCode;
+use crate::lifecycle::{Actor, MAX_TEXT_CHARS, Owner, Party, TaskState, TimelineEntry, check_text};
+use crate::order_rules::{MAX_CONTAINED, check_is_new, has_profile};
 use crate::systems::{
     PROFILE_ORDER_RESPONSE, SDS_JOB_ROLE, SDS_USER_ID, SDS_USER_ID_SHORT, TASK_OWNER_EXTENSION,
     TASK_VERSION_EXTENSION, URN,
@@ -73,6 +76,49 @@ pub struct TaskUpdate {
     pub description: Option<String>,
 }
 
+impl TaskUpdate {
+    /// The timeline entry this update makes, by `who` of `organisation` (the
+    /// organisation of `Ssp-From`) on `party`'s side. The owner after an
+    /// acceptance is the assigned Practitioner, else `who` (a take); the
+    /// other changes name an owner only when they carry one, and otherwise
+    /// keep `held_owner`, the owner known before, as a change of the
+    /// receiver keeps its owner.
+    pub fn entry(
+        &self,
+        organisation: &OdsCode,
+        party: Party,
+        held_owner: Option<Owner>,
+    ) -> TimelineEntry {
+        let owner = match (&self.owner, self.state) {
+            (Some(owner), _) => Some(owner.as_owner()),
+            (None, TaskState::Accepted) => Some(self.who.as_owner()),
+            (None, _) => held_owner,
+        };
+        TimelineEntry {
+            version: self.version,
+            at: self.date,
+            by: self.who.as_actor(organisation),
+            party,
+            state: self.state,
+            owner,
+            note: self.description.clone(),
+        }
+    }
+}
+
+impl Person {
+    /// The person as the maker of a change at `organisation`.
+    pub fn as_actor(&self, organisation: &OdsCode) -> Actor {
+        Actor {
+            sds_user_id: self.sds_user_id.clone(),
+            name: self.display_name(),
+            role_code: self.role_code.clone(),
+            role_display: self.role_display.clone(),
+            organisation: organisation.clone(),
+        }
+    }
+}
+
 /// By hand: the description is free text about a patient.
 impl std::fmt::Debug for TaskUpdate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,6 +176,87 @@ pub fn order_response(update: &TaskUpdate) -> Value {
 
 fn invalid(msg: impl Into<String>) -> ProviderError {
     ProviderError::InvalidResource(msg.into())
+}
+
+/// Step 2 on a parsed body, exactly as for an Order: an OrderResponse
+/// (else 400 `BAD_REQUEST`) without an id (else 422 `BAD_REQUEST`), of
+/// valid DSTU2 structure and carrying the task-update profile (else 422
+/// `INVALID_RESOURCE`).
+pub fn check_structure(body: &Value) -> Result<(), ProviderError> {
+    check_is_new(body, "OrderResponse")?;
+    if let Some(Value::Array(contained)) = body.get("contained")
+        && contained.len() > MAX_CONTAINED
+    {
+        return Err(invalid(format!(
+            "OrderResponse.contained holds {} resources; at most {MAX_CONTAINED} are accepted",
+            contained.len()
+        )));
+    }
+    gpc_fhir::validate_resource(body).map_err(|e| invalid(e.to_string()))?;
+    let profiled = body
+        .as_object()
+        .is_some_and(|o| has_profile(o, PROFILE_ORDER_RESPONSE));
+    if !profiled {
+        return Err(invalid(format!(
+            "OrderResponse.meta.profile must contain {PROFILE_ORDER_RESPONSE}"
+        )));
+    }
+    Ok(())
+}
+
+/// The id of the stored OrderResponse: its identifier's uuid, so that a
+/// repeat of the update names the same resource.
+pub fn answer_id(identifier: &str) -> &str {
+    identifier.strip_prefix("urn:uuid:").unwrap_or(identifier)
+}
+
+/// The version an OrderResponse carries in its version extension.
+pub fn carried_version(body: &Value) -> Option<u32> {
+    extension(body, TASK_VERSION_EXTENSION)
+        .and_then(|e| e["valueInteger"].as_u64())
+        .and_then(|v| u32::try_from(v).ok())
+}
+
+/// The stored OrderResponse that answers `received` (the body as it
+/// arrived) once the change it made has `version`: its id is the
+/// identifier's uuid, and `meta.versionId` and the version extension are
+/// that version. At the sender this is the version the receiver sent; at
+/// the receiver, the version the cancellation was given there. Everything
+/// else is as it arrived. The same inputs give the same answer, which is
+/// what lets a repeat of an update get the answer the first one got.
+pub fn answer(received: &Value, version: u32) -> Value {
+    let mut body = received.clone();
+    let Some(map) = body.as_object_mut() else {
+        return body;
+    };
+    let id = map
+        .get("identifier")
+        .and_then(Value::as_array)
+        .and_then(|ids| {
+            ids.iter()
+                .find(|i| i["system"] == URN)
+                .and_then(|i| i["value"].as_str())
+        })
+        .map(|v| answer_id(v).to_owned());
+    if let Some(id) = id {
+        map.insert("id".into(), json!(id));
+    }
+    let meta = map.entry("meta").or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert("versionId".into(), json!(version.to_string()));
+    }
+    let extensions = map.entry("extension").or_insert_with(|| json!([]));
+    if let Some(extensions) = extensions.as_array_mut() {
+        let versioned = json!({"url": TASK_VERSION_EXTENSION, "valueInteger": version});
+        match extensions
+            .iter_mut()
+            .find(|e| e["url"] == TASK_VERSION_EXTENSION)
+        {
+            Some(existing) => *existing = versioned,
+            None => extensions.push(versioned),
+        }
+    }
+    body
 }
 
 /// Reads a structurally valid OrderResponse (step 2 passed) with the
@@ -422,6 +549,122 @@ mod tests {
             read_order_response(&body).unwrap().state,
             TaskState::Completed
         );
+    }
+
+    #[test]
+    fn step_2_is_as_for_an_order() {
+        assert_eq!(check_structure(&order_response(&update())), Ok(()));
+        let bad_request =
+            |e: Result<(), ProviderError>| matches!(e, Err(ProviderError::BadRequest(_)));
+        assert!(bad_request(check_structure(
+            &json!({"resourceType": "Order"})
+        )));
+        assert!(bad_request(check_structure(&json!([1]))));
+        let mut with_id = order_response(&update());
+        with_id["id"] = json!("1");
+        assert!(matches!(
+            check_structure(&with_id),
+            Err(ProviderError::UnprocessableBadRequest(m)) if m.contains("OrderResponse.id")
+        ));
+        let mut unknown = order_response(&update());
+        unknown["invalidField"] = json!(1);
+        assert!(matches!(
+            check_structure(&unknown),
+            Err(ProviderError::InvalidResource(_))
+        ));
+        let mut unprofiled = order_response(&update());
+        unprofiled["meta"]["profile"] = json!(["http://example.org/other"]);
+        assert!(matches!(
+            check_structure(&unprofiled),
+            Err(ProviderError::InvalidResource(m)) if m.contains("meta.profile")
+        ));
+        let mut crowded = order_response(&update());
+        crowded["contained"] = json!(vec![crowded["contained"][0].clone(); MAX_CONTAINED + 1]);
+        assert!(matches!(
+            check_structure(&crowded),
+            Err(ProviderError::InvalidResource(m)) if m.contains("contained")
+        ));
+    }
+
+    #[test]
+    fn the_answer_is_the_update_with_its_id_and_the_version_of_the_change() {
+        let mut sent = update();
+        sent.state = TaskState::Cancelled;
+        sent.version = 1;
+        let received = order_response(&sent);
+        let answered = answer(&received, 4);
+        assert_eq!(answered["id"], "3c1d7e0a-2b4f-4a56-9d1e-7f2a6b0c9e11");
+        assert_eq!(answered["meta"]["versionId"], "4");
+        assert_eq!(answered["meta"]["profile"], received["meta"]["profile"]);
+        assert_eq!(carried_version(&answered), Some(4));
+        assert_eq!(
+            answered["extension"].as_array().unwrap().len(),
+            received["extension"].as_array().unwrap().len()
+        );
+        for key in [
+            "identifier",
+            "contained",
+            "request",
+            "date",
+            "who",
+            "orderStatus",
+            "description",
+        ] {
+            assert_eq!(answered[key], received[key], "{key}");
+        }
+        // A repeat is answered the same, and answering an answer changes nothing.
+        assert_eq!(answer(&received, 4), answered);
+        assert_eq!(answer(&answered, 4), answered);
+        // The answer is a valid stored resource, both ways through XML.
+        gpc_fhir::validate_resource(&answered).unwrap();
+        let xml = gpc_fhir::to_body(&answered, gpc_fhir::Format::Xml);
+        assert_eq!(
+            gpc_fhir::parse_body(&xml, gpc_fhir::Format::Xml).unwrap(),
+            answered
+        );
+        // A body without the extension gets one; a body that is no object is left alone.
+        let mut bare = received.clone();
+        bare.as_object_mut().unwrap().remove("extension");
+        assert_eq!(carried_version(&answer(&bare, 2)), Some(2));
+        assert_eq!(answer(&json!("x"), 2), json!("x"));
+    }
+
+    #[test]
+    fn the_entry_names_who_did_it_and_who_owns_the_task_after() {
+        let hub = OdsCode::parse("GPC001").unwrap();
+        let held = Some(Owner {
+            sds_user_id: "G50000001".into(),
+            name: "Mrs Helen ROSS".into(),
+        });
+        // A take: the owner is who took it.
+        let entry = update().entry(&hub, Party::Receiver, held.clone());
+        assert_eq!(entry.version, 2);
+        assert_eq!(entry.at, update().date);
+        assert_eq!(entry.by.sds_user_id, "G13579135");
+        assert_eq!(entry.by.name, "Dr Nichole GILBERT");
+        assert_eq!(entry.by.organisation, hub);
+        assert_eq!(entry.party, Party::Receiver);
+        assert_eq!(entry.state, TaskState::Accepted);
+        assert_eq!(entry.owner.unwrap().sds_user_id, "G13579135");
+        assert_eq!(
+            entry.note.as_deref(),
+            Some("Booked a medication review for Thursday.")
+        );
+        // An assignment: the owner is the one assigned.
+        let mut assigned = update();
+        assigned.owner = Some(Person {
+            sds_user_id: "G50000001".into(),
+            ..gilbert()
+        });
+        let entry = assigned.entry(&hub, Party::Receiver, None);
+        assert_eq!(entry.owner.unwrap().sds_user_id, "G50000001");
+        // Completed without an owner keeps the one held.
+        let mut done = update();
+        done.state = TaskState::Completed;
+        done.description = None;
+        let entry = done.entry(&hub, Party::Receiver, held.clone());
+        assert_eq!(entry.owner, held);
+        assert_eq!(entry.note, None);
     }
 
     #[test]

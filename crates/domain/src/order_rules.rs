@@ -34,29 +34,35 @@ fn invalid(msg: impl Into<String>) -> ProviderError {
 
 /// Step 2: the body must be an Order without an id.
 pub fn check_is_new_order(body: &Value) -> Result<(), ProviderError> {
+    check_is_new(body, "Order")
+}
+
+/// Step 2 of a create: the body must be a `kind` without an id (the
+/// provider assigns it).
+pub(crate) fn check_is_new(body: &Value, kind: &str) -> Result<(), ProviderError> {
     let Some(object) = body.as_object() else {
-        return Err(ProviderError::BadRequest(
-            "the body must be a FHIR Order resource".into(),
-        ));
+        return Err(ProviderError::BadRequest(format!(
+            "the body must be a FHIR {kind} resource"
+        )));
     };
     match object.get("resourceType").and_then(Value::as_str) {
-        Some("Order") => {}
+        Some(found) if found == kind => {}
         Some(other) => {
             return Err(ProviderError::BadRequest(format!(
-                "the body must be a FHIR Order resource, not {}",
+                "the body must be a FHIR {kind} resource, not {}",
                 short(other)
             )));
         }
         None => {
-            return Err(ProviderError::BadRequest(
-                "the body has no resourceType; it must be a FHIR Order".into(),
-            ));
+            return Err(ProviderError::BadRequest(format!(
+                "the body has no resourceType; it must be a FHIR {kind}"
+            )));
         }
     }
     if object.contains_key("id") {
-        return Err(ProviderError::UnprocessableBadRequest(
-            "Order.id must not be sent: the provider assigns it".into(),
-        ));
+        return Err(ProviderError::UnprocessableBadRequest(format!(
+            "{kind}.id must not be sent: the provider assigns it"
+        )));
     }
     Ok(())
 }
@@ -199,7 +205,7 @@ fn short(s: &str) -> String {
     }
 }
 
-fn has_profile(resource: &serde_json::Map<String, Value>, profile: &str) -> bool {
+pub(crate) fn has_profile(resource: &serde_json::Map<String, Value>, profile: &str) -> bool {
     resource
         .get("meta")
         .and_then(|m| m.get("profile"))

@@ -20,11 +20,27 @@ pub struct Organisation {
     pub care_setting: String,
     /// `None` for an organisation with no Spine system.
     pub asid: Option<Asid>,
-    /// Hosts a provider endpoint that receives tasks.
+    /// Its provider root also receives tasks (`POST /Order`) and answers
+    /// the look-ups a sender makes first.
     pub receives_tasks: bool,
     pub telephone: String,
     pub site_codes: Vec<String>,
     pub address: Option<Address>,
+}
+
+impl Organisation {
+    /// Every organisation with a Spine system has a provider root
+    /// (task-lifecycle.md §2).
+    pub fn has_root(&self) -> bool {
+        self.asid.is_some()
+    }
+
+    /// Whether its provider root serves `interaction`: the one rule that
+    /// the provider's routing, its Conformance, SDS and the SSP's registry
+    /// all follow, so that none of them advertises what another refuses.
+    pub fn serves(&self, interaction: crate::Interaction) -> bool {
+        self.has_root() && (self.receives_tasks || interaction.served_without_tasks())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! data and never changes; new data (an import while the server runs) gives
 //! a new index that replaces the old one for every reader at once.
 
-use crate::ids::{NhsNumber, OdsCode};
+use crate::ids::{Asid, NhsNumber, OdsCode};
 use crate::reference::{Organisation, Patient, PatientRecord, Practitioner, ReferenceData};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
@@ -48,6 +48,7 @@ pub struct Region {
     org_by_id: HashMap<String, usize>,
     org_by_ods: HashMap<String, usize>,
     org_by_site: HashMap<String, usize>,
+    org_by_asid: HashMap<Asid, usize>,
     patient_by_id: HashMap<String, usize>,
     patient_by_nhs: HashMap<NhsNumber, usize>,
     record_by_holder_patient: HashMap<(String, String), usize>,
@@ -62,6 +63,9 @@ impl Region {
             region.org_by_ods.insert(o.ods.as_str().to_owned(), i);
             for site in &o.site_codes {
                 region.org_by_site.insert(site.clone(), i);
+            }
+            if let Some(asid) = &o.asid {
+                region.org_by_asid.insert(asid.clone(), i);
             }
         }
         for (i, p) in data.patients.iter().enumerate() {
@@ -104,17 +108,31 @@ impl Region {
             .map(|&i| &self.data.organisations[i])
     }
 
-    /// Organisations hosting a provider endpoint here: the tenants.
+    /// The organisation owning a Spine system.
+    pub fn organisation_by_asid(&self, asid: &Asid) -> Option<&Organisation> {
+        self.org_by_asid
+            .get(asid)
+            .map(|&i| &self.data.organisations[i])
+    }
+
+    /// Organisations that receive tasks here: the tenants, whose inboxes
+    /// the provider fills.
     pub fn tenants(&self) -> impl Iterator<Item = &Organisation> {
         self.data
             .organisations
             .iter()
-            .filter(|o| o.receives_tasks && o.asid.is_some())
+            .filter(|o| o.receives_tasks && o.has_root())
     }
 
     pub fn tenant(&self, ods: &str) -> Option<&Organisation> {
         self.organisation_by_ods(ods)
-            .filter(|o| o.receives_tasks && o.asid.is_some())
+            .filter(|o| o.receives_tasks && o.has_root())
+    }
+
+    /// An organisation with a provider root here (every one with a Spine
+    /// system, task-lifecycle.md §2), whether or not it receives tasks.
+    pub fn root(&self, ods: &str) -> Option<&Organisation> {
+        self.organisation_by_ods(ods).filter(|o| o.has_root())
     }
 
     /// The record `holder` keeps of patient `id`, with the patient.
@@ -224,5 +242,51 @@ mod index_tests {
         // A reader that took the index before the swap keeps the old data.
         assert!(held.organisation_by_ods("AAA001").is_some());
         assert!(held.organisation_by_ods("BBB002").is_none());
+    }
+
+    #[test]
+    fn every_organisation_with_a_system_has_a_root_and_only_receivers_are_tenants() {
+        let mut sender = organisation("1", "AAA001");
+        sender.asid = Asid::parse("1");
+        let mut receiver = organisation("2", "BBB002");
+        receiver.asid = Asid::parse("2");
+        receiver.receives_tasks = true;
+        let mut no_system = organisation("3", "CCC003");
+        no_system.receives_tasks = true;
+        let region = Region::new(ReferenceData {
+            organisations: vec![sender, receiver, no_system],
+            ..ReferenceData::default()
+        });
+        let found = |o: Option<&Organisation>| o.map(|o| o.ods.as_str().to_owned());
+        assert_eq!(found(region.root("AAA001")), Some("AAA001".into()));
+        assert_eq!(found(region.root("BBB002")), Some("BBB002".into()));
+        assert_eq!(found(region.root("CCC003")), None);
+        assert_eq!(found(region.tenant("AAA001")), None);
+        assert_eq!(found(region.tenant("BBB002")), Some("BBB002".into()));
+        let asid = Asid::parse("1").unwrap();
+        assert_eq!(
+            found(region.organisation_by_asid(&asid)),
+            Some("AAA001".into())
+        );
+        assert_eq!(
+            found(region.organisation_by_asid(&Asid::parse("9").unwrap())),
+            None
+        );
+        use crate::Interaction::*;
+        let sender = region.root("AAA001").unwrap();
+        assert!(sender.serves(ReadMetadata) && sender.serves(CreateOrderResponse));
+        assert!(!sender.serves(CreateTask) && !sender.serves(SearchPatient));
+        let receiver = region.root("BBB002").unwrap();
+        assert!(
+            crate::Interaction::ALL
+                .into_iter()
+                .all(|i| receiver.serves(i))
+        );
+        let no_system = region.organisation_by_ods("CCC003").unwrap();
+        assert!(
+            crate::Interaction::ALL
+                .into_iter()
+                .all(|i| !no_system.serves(i))
+        );
     }
 }

@@ -14,8 +14,9 @@ use std::fmt;
 pub struct SpineSystem {
     pub asid: Asid,
     pub ods: OdsCode,
-    /// The provider root registered in SDS, `{provider base}/{ODS}/DSTU2/1`;
-    /// `None` for a system that only sends.
+    /// The provider root registered in SDS, `{provider base}/{ODS}/DSTU2/1`.
+    /// Every registered system has one (task-lifecycle.md §2); `None` stays
+    /// possible for a registry built otherwise.
     pub endpoint: Option<String>,
     pub sends: Vec<Interaction>,
     pub receives: Vec<Interaction>,
@@ -55,9 +56,11 @@ pub struct SpineRegistry {
 }
 
 impl SpineRegistry {
-    /// Every organisation with an ASID is registered and may send every
-    /// interaction this system serves; those that receive tasks are registered
-    /// at `{provider_base}/{ODS}/DSTU2/1` and receive all of them.
+    /// Every organisation with an ASID is registered at
+    /// `{provider_base}/{ODS}/DSTU2/1` and may send every interaction this
+    /// system serves; it receives those its root serves
+    /// ([`crate::reference::Organisation::serves`]): all of them where it
+    /// receives tasks, else metadata and task updates.
     pub fn new(data: &ReferenceData, provider_base: &str) -> Self {
         let base = provider_base.trim_end_matches('/');
         let systems = data
@@ -65,17 +68,14 @@ impl SpineRegistry {
             .iter()
             .filter_map(|o| {
                 let asid = o.asid.clone()?;
-                let receives = if o.receives_tasks {
-                    Interaction::ALL.to_vec()
-                } else {
-                    Vec::new()
-                };
+                let receives = Interaction::ALL
+                    .into_iter()
+                    .filter(|i| o.serves(*i))
+                    .collect();
                 let system = SpineSystem {
                     asid: asid.clone(),
                     ods: o.ods.clone(),
-                    endpoint: o
-                        .receives_tasks
-                        .then(|| format!("{base}/{}/DSTU2/1", o.ods)),
+                    endpoint: Some(format!("{base}/{}/DSTU2/1", o.ods)),
                     sends: Interaction::ALL.to_vec(),
                     receives,
                 };
@@ -118,16 +118,32 @@ impl SpineRegistry {
         if !to.receives.contains(&interaction) {
             return Err(FotRefusal::ReceiverMayNotReceive);
         }
-        if interaction.is_write()
-            && !self.agreements.contains(&(
-                from.ods.clone(),
-                to.ods.clone(),
-                interaction_id.to_owned(),
-            ))
-        {
+        if interaction.is_write() && !self.agreed(&from.ods, &to.ods, interaction) {
             return Err(FotRefusal::NoAgreement);
         }
         Ok(interaction)
+    }
+
+    /// Whether an agreement lets `from` send `interaction` to `to`.
+    ///
+    /// A task update has no agreements of its own: it is allowed exactly
+    /// where the task it is about could travel (task-lifecycle.md §2), so it
+    /// is derived from the `create:order` agreements here rather than
+    /// stored as rows of its own, which every import of reference data would
+    /// have to keep in step with them.
+    fn agreed(&self, from: &OdsCode, to: &OdsCode, interaction: Interaction) -> bool {
+        let has = |sender: &OdsCode, receiver: &OdsCode, i: Interaction| {
+            self.agreements
+                .contains(&(sender.clone(), receiver.clone(), i.id().to_owned()))
+        };
+        match interaction {
+            // A reply goes back along the route the task came; a
+            // cancellation follows the task.
+            Interaction::CreateOrderResponse => {
+                has(to, from, Interaction::CreateTask) || has(from, to, Interaction::CreateTask)
+            }
+            other => has(from, to, other),
+        }
     }
 }
 
@@ -181,13 +197,58 @@ mod tests {
     }
 
     #[test]
-    fn receivers_have_an_endpoint_under_the_provider_base() {
+    fn every_system_has_an_endpoint_under_the_provider_base() {
         let r = registry();
         assert_eq!(
             system(&r, "1").endpoint.as_deref(),
             Some("http://127.0.0.1:8080/AAA001/DSTU2/1")
         );
-        assert_eq!(system(&r, "3").endpoint, None);
+        // CCC001 receives no tasks, but hears what became of those it sent.
+        assert_eq!(
+            system(&r, "3").endpoint.as_deref(),
+            Some("http://127.0.0.1:8080/CCC001/DSTU2/1")
+        );
+        assert_eq!(
+            system(&r, "3").receives,
+            [Interaction::ReadMetadata, Interaction::CreateOrderResponse]
+        );
+        assert_eq!(system(&r, "1").receives, Interaction::ALL);
+    }
+
+    #[test]
+    fn a_task_update_follows_the_task_either_way_and_nowhere_else() {
+        let r = registry();
+        let (a, b, c) = (system(&r, "1"), system(&r, "2"), system(&r, "3"));
+        let update = Interaction::CreateOrderResponse.id();
+        // CCC001 may send tasks to AAA001: AAA001 replies, CCC001 cancels.
+        assert_eq!(
+            r.check_flow(a, c, update),
+            Ok(Interaction::CreateOrderResponse)
+        );
+        assert_eq!(
+            r.check_flow(c, a, update),
+            Ok(Interaction::CreateOrderResponse)
+        );
+        // No task may travel between AAA001 and BBB001, so neither may an update.
+        assert_eq!(r.check_flow(a, b, update), Err(FotRefusal::NoAgreement));
+        assert_eq!(r.check_flow(b, a, update), Err(FotRefusal::NoAgreement));
+        assert_eq!(r.check_flow(c, b, update), Err(FotRefusal::NoAgreement));
+        // An agreement for the update itself is not what decides.
+        let mut data = ReferenceData {
+            organisations: vec![
+                org("AAA001", Some("1"), true),
+                org("BBB001", Some("2"), true),
+            ],
+            ..ReferenceData::default()
+        };
+        data.agreements.push(SharingAgreement {
+            sender: OdsCode::parse("AAA001").unwrap(),
+            receiver: OdsCode::parse("BBB001").unwrap(),
+            interaction: update.to_owned(),
+        });
+        let r = SpineRegistry::new(&data, "http://127.0.0.1:8080");
+        let (a, b) = (system(&r, "1"), system(&r, "2"));
+        assert_eq!(r.check_flow(a, b, update), Err(FotRefusal::NoAgreement));
     }
 
     #[test]

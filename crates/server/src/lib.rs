@@ -203,19 +203,25 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     let region_index = Arc::new(RegionIndex::new(Region::new(reference)));
     let region: Arc<dyn ReferenceLookup> = region_index.clone();
     let directory = gpc_directory::EmbeddedDirectory::new(region.clone(), provider_base);
-    let engine = match &config.consumer {
-        Some(consumer) => {
-            let outbox = gpc_store::open_outbox(database_url, &config.data_dir)
+    // One outbox for the engine that sends and the provider that hears
+    // back, so that an update lands in the store the engine reads.
+    let outbox = if config.consumer.is_some() || config.parts.provider {
+        Some(
+            gpc_store::open_outbox(database_url, &config.data_dir)
                 .await
-                .map_err(|e| format!("cannot open the outbox: {e}"))?;
-            Some(consumer_engine(
-                consumer,
-                &public_url,
-                outbox,
-                region.clone(),
-            )?)
-        }
-        None => None,
+                .map_err(|e| format!("cannot open the outbox: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let engine = match (&config.consumer, &outbox) {
+        (Some(consumer), Some(outbox)) => Some(consumer_engine(
+            consumer,
+            &public_url,
+            outbox.clone(),
+            region.clone(),
+        )?),
+        _ => None,
     };
     let received = tokio::sync::broadcast::channel(256).0;
     // With a shared database, every instance hears of every stored task
@@ -252,6 +258,7 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         changed,
         announce_changes,
         engine,
+        outbox,
         claim_cache: Arc::default(),
         conformance_cache: Arc::default(),
     };

@@ -34,6 +34,12 @@ pub struct AppState {
     pub announce_changes: bool,
     /// The sending engine of this process (with `serve`), delivering the outbox.
     pub engine: Option<gpc_consumer::Engine>,
+    /// The tasks the organisations of this server sent, to which the
+    /// provider applies the updates their recipients post
+    /// (`POST /OrderResponse`). The engine's own outbox where there is an
+    /// engine; `None` only in a process that serves no provider (the SSP
+    /// or the directory alone), which never answers an update.
+    pub outbox: Option<Arc<dyn gpc_store::outbox::Outbox>>,
     /// The JWT resource claims already checked, shared by the provider and
     /// the SSP of this state (and no other).
     pub claim_cache: Arc<gpc_domain::jwt::ClaimCache>,

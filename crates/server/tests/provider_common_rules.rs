@@ -154,10 +154,12 @@ async fn unknown_paths_are_404_operation_outcomes() {
     ] {
         expect_error(s.get(path, METADATA), 404, "REFERENCE_NOT_FOUND").await;
     }
-    // A first path segment that is no tenant, and a tenant that receives no tasks.
+    // A first path segment that is no tenant, an organisation without a
+    // Spine system, and a look-up at a root that receives no tasks (whose
+    // metadata and task updates are served: provider_order_response.rs).
     for url in [
         format!("{}/NOPE01/DSTU2/1/metadata", s.base),
-        format!("{}/X11101/DSTU2/1/metadata", s.base),
+        format!("{}/X11101/DSTU2/1/Patient/1", s.base),
         format!("{}/Y12345/DSTU2/1/metadata", s.base),
         format!("{}/GPC001/DSTU2/2/metadata", s.base),
         format!("{}/", s.base),

@@ -136,16 +136,20 @@ async fn the_target_must_be_under_the_receivers_endpoint() {
         "invalid",
     )
     .await;
-    // A system that receives nothing has no endpoint at all.
+    // A system that receives no tasks has an endpoint too (for task
+    // updates, task-lifecycle.md §2), and a target outside it is refused.
     let headers = spine_headers(METADATA, "Y00001", Y00001_ASID, "X11101", X11101_ASID);
-    let target = ssp_url(&s.base, &format!("{}/X11101/DSTU2/1/metadata", s.base));
+    let elsewhere = ssp_url(&s.base, &format!("{}/metadata", s.root("GPC001")));
     expect_refusal(
-        client().get(&target).headers(headers),
+        client().get(&elsewhere).headers(headers.clone()),
         400,
         "ENDPOINT_VARIES_FROM_TARGETURL",
         "invalid",
     )
     .await;
+    let own = ssp_url(&s.base, &format!("{}/metadata", s.root("X11101")));
+    let (status, _, body) = send(client().get(&own).headers(headers)).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]

@@ -100,13 +100,7 @@ pub async fn create_task(
         stored.id,
         stored.version_id
     );
-    let minimal = request
-        .headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"));
+    let minimal = super::response::prefers_minimal(request.headers);
     let last_modified = jiff::fmt::rfc2822::DateTimePrinter::new()
         .timestamp_to_rfc9110_string(&stored.received_at)
         .unwrap_or_default();

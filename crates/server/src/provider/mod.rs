@@ -5,6 +5,7 @@
 mod create_task;
 mod lookups;
 pub mod negotiate;
+mod order_response;
 pub mod resources;
 pub mod response;
 mod route;
@@ -125,12 +126,21 @@ async fn process(
     let (ods, rest) = split_root(path).ok_or_else(unknown)?;
     // One index for the whole request, whatever replaces it meanwhile.
     let region = state.region.current();
-    let tenant = region.tenant(ods).ok_or_else(unknown)?;
+    // Every organisation with a Spine system has a root; what it serves
+    // there depends on whether it receives tasks.
+    let tenant = region.root(ods).ok_or_else(unknown)?;
     audit.tenant = tenant.ods.as_str().to_owned();
     if !route::path_exists(rest) {
         return Err(ProviderError::NotFound(format!(
             "{} is not a resource of this server",
             short(rest, 100)
+        )));
+    }
+    if !route::path_served(rest, tenant) {
+        return Err(ProviderError::NotFound(format!(
+            "{} is not served here: {} receives no tasks, so its endpoint serves only /metadata and /OrderResponse",
+            short(rest, 100),
+            tenant.ods
         )));
     }
 
@@ -159,22 +169,7 @@ async fn process(
             claims.check_for(operation.interaction(), tenant.ods.as_str(), None)?;
             let body_format = body_format(&parts.headers)?;
             let response_format = format?;
-            let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-                .await
-                .map_err(|_| {
-                    ProviderError::PayloadTooLarge(format!(
-                        "the request body is larger than {MAX_BODY_BYTES} bytes"
-                    ))
-                })?;
-            let body_format = body_format.ok_or_else(|| {
-                if bytes.is_empty() {
-                    ProviderError::BadRequest("the request body is empty".into())
-                } else {
-                    ProviderError::UnsupportedMediaType(
-                        "a request with a body needs Content-Type application/json+fhir or application/xml+fhir".into(),
-                    )
-                }
-            })?;
+            let (bytes, body_format) = read_body(body, body_format).await?;
             let request = create_task::CreateRequest {
                 region: &region,
                 tenant,
@@ -193,11 +188,54 @@ async fn process(
             let audited = reply.status == StatusCode::CREATED;
             Ok((reply, audited))
         }
+        Operation::CreateOrderResponse => {
+            claims.check_for(operation.interaction(), tenant.ods.as_str(), None)?;
+            let body_format = body_format(&parts.headers)?;
+            // Checked here, in the order of §3; the reply is rendered in it later.
+            format?;
+            let (bytes, body_format) = read_body(body, body_format).await?;
+            let request = order_response::UpdateRequest {
+                region: &region,
+                tenant,
+                sender_asid: &headers.from,
+                headers: &parts.headers,
+                body: &bytes,
+                body_format,
+            };
+            let reply =
+                order_response::create_order_response(state, request, &mut audit.task_id).await?;
+            Ok((reply, false))
+        }
         other => {
             let reply = lookup(state, &region, tenant, &claims, &other, query, format)?;
             Ok((reply, false))
         }
     }
+}
+
+/// The body of a create, up to [`MAX_BODY_BYTES`], with its format: a body
+/// without a Content-Type is a 415, no body at all a 400.
+async fn read_body(
+    body: Body,
+    format: Option<Format>,
+) -> Result<(axum::body::Bytes, Format), ProviderError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ProviderError::PayloadTooLarge(format!(
+                "the request body is larger than {MAX_BODY_BYTES} bytes"
+            ))
+        })?;
+    let format = format.ok_or_else(|| {
+        if bytes.is_empty() {
+            ProviderError::BadRequest("the request body is empty".into())
+        } else {
+            ProviderError::UnsupportedMediaType(
+                "a request with a body needs Content-Type application/json+fhir or application/xml+fhir".into(),
+            )
+        }
+    })?;
+    Ok((bytes, format))
 }
 
 /// The request body's format: `None` when no Content-Type was sent, 415 when
@@ -245,6 +283,7 @@ fn lookup(
                 Operation::Metadata => Ok(FhirReply::rendered(resources::conformance_body(
                     &state.conformance_cache,
                     &state.provider_root(provider_ods),
+                    tenant,
                     format,
                 ))),
                 Operation::ReadPatient(id) => lookups::read_patient(region, tenant, id),
@@ -253,7 +292,8 @@ fn lookup(
                 Operation::SearchPatient
                 | Operation::SearchOrganization
                 | Operation::SearchPractitioner
-                | Operation::CreateTask => unreachable!("handled above"),
+                | Operation::CreateTask
+                | Operation::CreateOrderResponse => unreachable!("handled above"),
             }
         }
     }

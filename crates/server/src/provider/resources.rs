@@ -1,6 +1,7 @@
 //! FHIR DSTU2 resources built from reference data, as the provider serves them.
 
 use axum::body::Bytes;
+use gpc_domain::Interaction;
 use gpc_domain::reference::{Address, Organisation, Patient, Practitioner};
 use gpc_domain::region::Region;
 use gpc_domain::systems::*;
@@ -166,7 +167,16 @@ pub fn searchset(root: &str, resources: Vec<Value>) -> Value {
 /// by side (as tests do) each keep the bodies of their own roots.
 #[derive(Debug, Default)]
 pub struct ConformanceCache {
-    rendered: RwLock<HashMap<String, [Option<Bytes>; 2]>>,
+    rendered: RwLock<HashMap<String, Rendered>>,
+}
+
+/// The bodies of one root, for an organisation that does or does not
+/// receive tasks: new reference data may change that, and the other
+/// statement is rendered then.
+#[derive(Debug, Default)]
+struct Rendered {
+    receives_tasks: bool,
+    bodies: [Option<Bytes>; 2],
 }
 
 impl ConformanceCache {
@@ -183,12 +193,16 @@ impl ConformanceCache {
     }
 }
 
-/// The Conformance statement (spec §6), the same for every tenant but its URL.
-/// The Conformance of a provider root in `format`, rendered once per root
-/// and format (and kept in `cache`): it changes with nothing else, and
-/// building and serialising it per request was a third of the work of a
-/// `GET /metadata`.
-pub fn conformance_body(cache: &ConformanceCache, root: &str, format: Format) -> Bytes {
+/// The Conformance of `org`'s provider root in `format`, rendered once per
+/// root and format (and kept in `cache`): it changes with nothing but
+/// whether the organisation receives tasks, and building and serialising it
+/// per request was a third of the work of a `GET /metadata`.
+pub fn conformance_body(
+    cache: &ConformanceCache,
+    root: &str,
+    org: &Organisation,
+    format: Format,
+) -> Bytes {
     /// Far more than the roots of one server; past it, bodies are rendered
     /// per request rather than kept.
     const MAX_ROOTS: usize = 1024;
@@ -196,24 +210,36 @@ pub fn conformance_body(cache: &ConformanceCache, root: &str, format: Format) ->
         Format::Json => 0,
         Format::Xml => 1,
     };
+    let receives_tasks = org.receives_tasks;
     let cached = cache
         .rendered
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .get(root)
-        .and_then(|bodies| bodies[slot].clone());
+        .filter(|r| r.receives_tasks == receives_tasks)
+        .and_then(|r| r.bodies[slot].clone());
     if let Some(bytes) = cached {
         return bytes;
     }
-    let bytes = Bytes::from(gpc_fhir::to_body(&conformance(root), format));
+    let bytes = Bytes::from(gpc_fhir::to_body(&conformance(root, org), format));
     let mut rendered = cache.rendered.write().unwrap_or_else(|p| p.into_inner());
     if rendered.len() < MAX_ROOTS || rendered.contains_key(root) {
-        rendered.entry(root.to_owned()).or_default()[slot] = Some(bytes.clone());
+        let entry = rendered.entry(root.to_owned()).or_default();
+        if entry.receives_tasks != receives_tasks {
+            *entry = Rendered {
+                receives_tasks,
+                bodies: [None, None],
+            };
+        }
+        entry.bodies[slot] = Some(bytes.clone());
     }
     bytes
 }
 
-pub fn conformance(root: &str) -> Value {
+/// The Conformance statement (spec §6) of `org`'s root at `root`: task
+/// updates everywhere (task-lifecycle.md §2), and the look-ups and Create
+/// Task only where the organisation receives tasks.
+pub fn conformance(root: &str, org: &Organisation) -> Value {
     let lookup = |kind: &str, profile: &str, system: &str| {
         json!({
             "type": kind,
@@ -222,6 +248,35 @@ pub fn conformance(root: &str) -> Value {
             "searchParam": [{"name": "identifier", "type": "token", "documentation": format!("{system}|value")}]
         })
     };
+    let mut resources = Vec::new();
+    if org.serves(Interaction::SearchPatient) {
+        resources.push(lookup("Patient", PROFILE_PATIENT, NHS_NUMBER));
+    }
+    if org.serves(Interaction::SearchOrganization) {
+        resources.push(lookup(
+            "Organization",
+            PROFILE_ORGANIZATION,
+            ODS_ORGANIZATION_CODE,
+        ));
+    }
+    if org.serves(Interaction::SearchPractitioner) {
+        resources.push(lookup("Practitioner", PROFILE_PRACTITIONER, SDS_USER_ID));
+    }
+    if org.serves(Interaction::CreateTask) {
+        resources.push(json!({
+            "type": "Order",
+            "profile": {"reference": PROFILE_ORDER},
+            "interaction": [{"code": "create"}],
+            "conditionalCreate": true
+        }));
+    }
+    if org.serves(Interaction::CreateOrderResponse) {
+        resources.push(json!({
+            "type": "OrderResponse",
+            "profile": {"reference": PROFILE_ORDER_RESPONSE},
+            "interaction": [{"code": "create"}]
+        }));
+    }
     json!({
         "resourceType": "Conformance",
         "meta": {"versionId": "1", "lastUpdated": REFERENCE_LAST_UPDATED},
@@ -231,7 +286,11 @@ pub fn conformance(root: &str) -> Value {
         "status": "active",
         "publisher": "gpc-tasks",
         "date": "2026-11-25",
-        "description": "GP Connect Task Management provider (DSTU2 1.0.0-beta): receives notifications and tasks about one patient.",
+        "description": if org.serves(Interaction::CreateTask) {
+            "GP Connect Task Management provider (DSTU2 1.0.0-beta): receives notifications and tasks about one patient, and updates of the tasks it sent."
+        } else {
+            "GP Connect Task Management provider (DSTU2 1.0.0-beta): receives updates of the tasks this organisation sent; it receives no tasks."
+        },
         "kind": "instance",
         "software": {"name": "gpc-tasks", "version": env!("CARGO_PKG_VERSION")},
         "implementation": {"description": "gpc-tasks multi-tenant provider", "url": root},
@@ -240,17 +299,7 @@ pub fn conformance(root: &str) -> Value {
         "format": ["application/json+fhir", "application/xml+fhir"],
         "rest": [{
             "mode": "server",
-            "resource": [
-                lookup("Patient", PROFILE_PATIENT, NHS_NUMBER),
-                lookup("Organization", PROFILE_ORGANIZATION, ODS_ORGANIZATION_CODE),
-                lookup("Practitioner", PROFILE_PRACTITIONER, SDS_USER_ID),
-                {
-                    "type": "Order",
-                    "profile": {"reference": PROFILE_ORDER},
-                    "interaction": [{"code": "create"}],
-                    "conditionalCreate": true
-                }
-            ]
+            "resource": resources
         }]
     })
 }
@@ -259,18 +308,26 @@ pub fn conformance(root: &str) -> Value {
 mod tests {
     use super::*;
 
+    fn org(ods: &str) -> Organisation {
+        gpc_domain::Region::new(gpc_directory::demo_region())
+            .organisation_by_ods(ods)
+            .unwrap()
+            .clone()
+    }
+
     #[test]
     fn a_rendered_conformance_is_the_conformance_of_its_root_and_format() {
         let cache = ConformanceCache::new();
-        for root in [
-            "http://a.example/GPC001/DSTU2/1",
-            "http://b.example/R1A14/DSTU2/1",
+        for (root, ods) in [
+            ("http://a.example/GPC001/DSTU2/1", "GPC001"),
+            ("http://b.example/R1A14/DSTU2/1", "R1A14"),
         ] {
+            let org = org(ods);
             for format in [Format::Json, Format::Xml] {
-                let expected = gpc_fhir::to_body(&conformance(root), format);
+                let expected = gpc_fhir::to_body(&conformance(root, &org), format);
                 // Rendered on the first call, kept for the second.
-                assert_eq!(conformance_body(&cache, root, format), expected);
-                assert_eq!(conformance_body(&cache, root, format), expected);
+                assert_eq!(conformance_body(&cache, root, &org, format), expected);
+                assert_eq!(conformance_body(&cache, root, &org, format), expected);
             }
         }
         assert_eq!(cache.kept(), 2);
@@ -281,11 +338,65 @@ mod tests {
         let one = ConformanceCache::new();
         let other = ConformanceCache::default();
         let root = "http://a.example/GPC001/DSTU2/1";
-        let body = conformance_body(&one, root, Format::Json);
+        let gpc = org("GPC001");
+        let body = conformance_body(&one, root, &gpc, Format::Json);
         assert_eq!((one.kept(), other.kept()), (1, 0));
         // The other cache renders the same root itself, and gives the same body.
-        assert_eq!(conformance_body(&other, root, Format::Json), body);
-        conformance_body(&other, "http://b.example/R1A14/DSTU2/1", Format::Xml);
+        assert_eq!(conformance_body(&other, root, &gpc, Format::Json), body);
+        conformance_body(
+            &other,
+            "http://b.example/R1A14/DSTU2/1",
+            &org("R1A14"),
+            Format::Xml,
+        );
         assert_eq!((one.kept(), other.kept()), (1, 2));
+    }
+
+    fn types(conformance: &Value) -> Vec<&str> {
+        conformance["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["type"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_root_lists_task_updates_and_only_receivers_the_rest() {
+        let receiver = conformance("http://a.example/GPC001/DSTU2/1", &org("GPC001"));
+        assert_eq!(
+            types(&receiver),
+            [
+                "Patient",
+                "Organization",
+                "Practitioner",
+                "Order",
+                "OrderResponse"
+            ]
+        );
+        let sender = conformance("http://a.example/X11101/DSTU2/1", &org("X11101"));
+        assert_eq!(types(&sender), ["OrderResponse"]);
+        let update = &sender["rest"][0]["resource"][0];
+        assert_eq!(update["interaction"], json!([{"code": "create"}]));
+        assert_eq!(update["profile"]["reference"], PROFILE_ORDER_RESPONSE);
+        for statement in [&receiver, &sender] {
+            gpc_fhir::validate_resource(statement).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_root_whose_organisation_stops_receiving_tasks_gets_the_other_statement() {
+        let cache = ConformanceCache::new();
+        let root = "http://a.example/GPC001/DSTU2/1";
+        let mut gpc = org("GPC001");
+        let before = conformance_body(&cache, root, &gpc, Format::Json);
+        gpc.receives_tasks = false;
+        let after = conformance_body(&cache, root, &gpc, Format::Json);
+        assert_ne!(before, after);
+        assert_eq!(
+            after,
+            gpc_fhir::to_body(&conformance(root, &gpc), Format::Json)
+        );
+        assert_eq!(cache.kept(), 1);
     }
 }

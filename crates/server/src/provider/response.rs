@@ -78,6 +78,17 @@ impl FhirReply {
     }
 }
 
+/// `Prefer: return=minimal`: the client wants the headers of a create, not
+/// the stored resource.
+pub fn prefers_minimal(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"))
+}
+
 /// The caching and content-type headers every provider response carries.
 pub fn no_cache_headers(headers: &mut HeaderMap, format: Format) {
     headers.insert(

@@ -4,6 +4,7 @@
 use axum::http::Method;
 use gpc_domain::ProviderError;
 use gpc_domain::interaction::{Interaction, is_known_id};
+use gpc_domain::reference::Organisation;
 
 /// The operation a request names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub enum Operation {
     ReadOrganization(String),
     SearchOrganization,
     CreateTask,
+    /// A task update, from either side (task-lifecycle.md §2).
+    CreateOrderResponse,
 }
 
 impl Operation {
@@ -29,6 +32,7 @@ impl Operation {
             Self::ReadOrganization(_) => Interaction::ReadOrganization,
             Self::SearchOrganization => Interaction::SearchOrganization,
             Self::CreateTask => Interaction::CreateTask,
+            Self::CreateOrderResponse => Interaction::CreateOrderResponse,
         }
     }
 }
@@ -54,11 +58,13 @@ fn resource(path: &str) -> Option<Resource> {
         "Practitioner" => "Practitioner",
         "Organization" => "Organization",
         "Order" => "Order",
+        "OrderResponse" => "OrderResponse",
         _ => return None,
     };
     match second {
         None => Some(Resource::Type(kind)),
-        Some(id) if !id.is_empty() && kind != "Order" => {
+        // Orders and their updates are created here, never read back.
+        Some(id) if !id.is_empty() && !matches!(kind, "Order" | "OrderResponse") => {
             Some(Resource::Instance(kind, percent_decode(id)))
         }
         _ => None,
@@ -79,6 +85,7 @@ fn operation(method: &Method, resource: &Resource) -> Option<Operation> {
         (&Method::GET, Resource::Type("Practitioner")) => Operation::SearchPractitioner,
         (&Method::GET, Resource::Type("Organization")) => Operation::SearchOrganization,
         (&Method::POST, Resource::Type("Order")) => Operation::CreateTask,
+        (&Method::POST, Resource::Type("OrderResponse")) => Operation::CreateOrderResponse,
         (&Method::GET, Resource::Instance("Patient", id)) => Operation::ReadPatient(id.clone()),
         (&Method::GET, Resource::Instance("Practitioner", id)) => {
             Operation::ReadPractitioner(id.clone())
@@ -144,6 +151,18 @@ pub fn path_exists(path: &str) -> bool {
     resource(path).is_some()
 }
 
+/// Whether the root of `org` serves anything at `path` (which exists): a
+/// root whose organisation receives no tasks serves only its metadata and
+/// task updates, so its `/Order` and look-up paths are not there at all —
+/// checked, like an unknown path, before the headers.
+pub fn path_served(path: &str, org: &Organisation) -> bool {
+    resource(path).is_some_and(|resource| {
+        [Method::GET, Method::POST]
+            .iter()
+            .any(|m| operation(m, &resource).is_some_and(|op| org.serves(op.interaction())))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +190,59 @@ mod tests {
         ] {
             let e = resolve(&Method::GET, p, META).unwrap_err();
             assert!(matches!(e, ProviderError::NotFound(_)), "{p}");
+        }
+    }
+
+    const UPDATE: &str = "urn:nhs:names:services:gpconnect:fhir:rest:create:orderresponse";
+
+    #[test]
+    fn task_updates_are_posted_and_never_read() {
+        assert_eq!(
+            resolve(&Method::POST, "/OrderResponse", UPDATE),
+            Ok(Operation::CreateOrderResponse)
+        );
+        assert!(matches!(
+            resolve(&Method::POST, "/OrderResponse", CREATE),
+            Err(ProviderError::BadRequest(_))
+        ));
+        assert!(matches!(
+            resolve(&Method::POST, "/Order", UPDATE),
+            Err(ProviderError::BadRequest(_))
+        ));
+        assert!(matches!(
+            resolve(&Method::PUT, "/OrderResponse", UPDATE),
+            Err(ProviderError::MethodNotAllowed(_))
+        ));
+        for p in ["/OrderResponse/1", "/OrderResponses", "/orderresponse"] {
+            assert!(
+                matches!(
+                    resolve(&Method::POST, p, UPDATE),
+                    Err(ProviderError::NotFound(_))
+                ),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_root_without_tasks_serves_only_its_metadata_and_task_updates() {
+        let data = gpc_directory::demo_region();
+        let region = gpc_domain::Region::new(data);
+        let sender = region.root("X11101").unwrap();
+        let receiver = region.root("GPC001").unwrap();
+        for path in ["/metadata", "/OrderResponse"] {
+            assert!(path_served(path, sender), "{path}");
+            assert!(path_served(path, receiver), "{path}");
+        }
+        for path in [
+            "/Order",
+            "/Patient",
+            "/Patient/1",
+            "/Organization",
+            "/Practitioner/1",
+        ] {
+            assert!(!path_served(path, sender), "{path}");
+            assert!(path_served(path, receiver), "{path}");
         }
     }
 
