@@ -266,8 +266,13 @@ impl Engine {
                 while let Some(done) = running.try_join_next() {
                     log_panic(done);
                 }
+                // A claim is one write that looks over the pending updates:
+                // claiming again as each delivery finishes made 10,000 queued
+                // updates cost 10,000 claims (117/s in bench/run). Refilling
+                // once half the deliveries are done keeps the SSP busy with
+                // one claim per 16 or more.
                 let room = MAX_IN_FLIGHT.saturating_sub(running.len());
-                if room > 0 {
+                if room >= MAX_IN_FLIGHT / 2 {
                     match engine.claim_updates(&store, room).await {
                         Ok(updates) => {
                             for update in updates {
@@ -291,7 +296,14 @@ impl Engine {
                     }
                 }
                 let poll = engine.inner.config.poll_interval;
-                let sleep = match store.next_update_due().await {
+                // While deliveries run, their ends wake the loop; the due
+                // time matters only to an idle worker.
+                let due = if running.is_empty() {
+                    store.next_update_due().await
+                } else {
+                    Ok(None)
+                };
+                let sleep = match due {
                     Ok(Some(due)) => Duration::try_from(due.duration_since(Timestamp::now()))
                         .unwrap_or(Duration::ZERO)
                         .min(poll),
