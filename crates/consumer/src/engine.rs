@@ -556,20 +556,7 @@ impl Engine {
     /// One attempt: resolve patient, recipient and sender on the recipient's
     /// system, then post the Order.
     async fn attempt(&self, task: &SentTask) -> Result<Accepted, CallError> {
-        let route = Route {
-            endpoint: task.endpoint.clone(),
-            from_asid: task
-                .from_asid
-                .as_ref()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            to_asid: task
-                .to_asid
-                .as_ref()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            to_name: task.to_name.clone(),
-        };
+        let route = Route::of(task);
         let who = self.requester(task);
         let client = &self.inner.client;
         let progress = |step: String| {

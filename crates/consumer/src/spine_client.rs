@@ -18,6 +18,21 @@ pub struct Route {
     pub to_name: String,
 }
 
+impl Route {
+    /// The route of a sent task: to its recipient's endpoint, between the
+    /// two ASIDs it was routed with (empty where it has none).
+    pub fn of(task: &gpc_domain::sent::SentTask) -> Self {
+        let asid =
+            |a: &Option<gpc_domain::Asid>| a.as_ref().map(|a| a.to_string()).unwrap_or_default();
+        Self {
+            endpoint: task.endpoint.clone(),
+            from_asid: asid(&task.from_asid),
+            to_asid: asid(&task.to_asid),
+            to_name: task.to_name.clone(),
+        }
+    }
+}
+
 /// Why a call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {

@@ -162,20 +162,7 @@ impl Engine {
             state: TaskState::Cancelled,
             description: Some(c.reason.clone()),
         });
-        let route = Route {
-            endpoint: task.endpoint.clone(),
-            from_asid: task
-                .from_asid
-                .as_ref()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            to_asid: task
-                .to_asid
-                .as_ref()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            to_name: task.to_name.clone(),
-        };
+        let route = Route::of(&task);
         let who = self.requester_for(&c.by, &task.from_name);
         let result = self
             .inner
