@@ -11,6 +11,7 @@ pub mod outbox;
 mod postgres;
 mod rows;
 mod sqlite;
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 #[cfg(test)]
 mod upgrade_tests;
