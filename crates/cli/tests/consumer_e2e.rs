@@ -26,7 +26,7 @@ fn consumer(args: &[&str], server: &str, data_dir: &Path, extra_env: &[(&str, &s
         .arg(data_dir)
         .env("GPC_SERVER", server)
         .env("GPC_RETRY_DELAYS_MS", "100,200,300")
-        .env("GPC_REQUEST_TIMEOUT_MS", "5000")
+        .env("GPC_REQUEST_TIMEOUT_MS", "30000")
         .env("RUST_LOG", "warn");
     for (k, v) in extra_env {
         cmd.env(k, v);

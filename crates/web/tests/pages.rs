@@ -11,7 +11,6 @@ mod common;
 use common::{Browser, World, between};
 use gpc_domain::task::ReceivedEvent;
 use reqwest::StatusCode;
-use std::time::Duration;
 
 const DAWES: &str = "9476719931";
 
@@ -378,7 +377,7 @@ async fn events_carry_the_organisations_status_changes_and_arrivals() {
     let path = b.send(DAWES, "GPC001", "1", "Seen live").await;
     let id = path.trim_start_matches("/sent/");
     let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
     while !(seen.contains("\"status\":\"Delivered\"") && seen.contains(id)) {
         let chunk = tokio::time::timeout_at(deadline, events.chunk())
             .await
@@ -400,7 +399,7 @@ async fn events_carry_the_organisations_status_changes_and_arrivals() {
     });
     let mut more = String::new();
     while !more.contains("arrived-at-y00001") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+        let chunk = tokio::time::timeout(common::PATIENCE, events.chunk())
             .await
             .expect("a received event in time")
             .unwrap()

@@ -102,7 +102,8 @@ impl Driver {
             .build()
             .unwrap();
         let mut ready = false;
-        for _ in 0..100 {
+        // Chromedriver starts in well under a second on an idle machine.
+        for _ in 0..600 {
             if let Ok(r) = http.get(format!("{base}/status")).send().await
                 && let Ok(v) = r.json::<Value>().await
                 && v["value"]["ready"].as_bool() == Some(true)
@@ -219,7 +220,8 @@ impl Driver {
 
     /// The first element matching `css`, waiting for it to appear.
     pub async fn find(&self, css: &str) -> Element {
-        for _ in 0..100 {
+        let deadline = tokio::time::Instant::now() + super::PATIENCE;
+        while tokio::time::Instant::now() < deadline {
             if let Some(e) = self.find_all(css).await.into_iter().next() {
                 return e;
             }
@@ -291,7 +293,8 @@ impl Driver {
     /// Waits until the element matching `css` shows `text`.
     pub async fn wait_for_text(&self, css: &str, text: &str) -> String {
         let mut last = String::new();
-        for _ in 0..300 {
+        let deadline = tokio::time::Instant::now() + super::PATIENCE;
+        while tokio::time::Instant::now() < deadline {
             last = self.text(css).await;
             if last.contains(text) {
                 return last;
