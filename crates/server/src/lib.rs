@@ -360,7 +360,11 @@ impl Running {
         // wherever a provider serves, whoever made the change.
         let updates = match (&self.state.engine, self.parts.provider) {
             (Some(engine), true) => {
-                Some(engine.spawn_update_worker(store.clone(), self.state.changed.clone()))
+                let changed = self
+                    .state
+                    .announce_changes
+                    .then(|| self.state.changed.clone());
+                Some(engine.spawn_update_worker(store.clone(), changed))
             }
             _ => None,
         };

@@ -105,6 +105,40 @@ async fn a_change_on_one_instance_is_announced_on_another() {
             task_id: marker.id.clone(),
         }
     );
+    // Whether the sender heard is part of the task's page, wherever it is open.
+    let now = at(2);
+    let claimed = a.claim_updates("worker-a", now, at(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 2, "the two takes' updates: {claimed:?}");
+    let finished = |mut update: gpc_domain::updates::OutgoingUpdate| {
+        update.status = gpc_domain::updates::UpdateStatus::Delivered;
+        update.attempts = 1;
+        update.next_attempt_at = None;
+        update.finished_at = Some(now);
+        update.http_status = Some(201);
+        update
+    };
+    let (mine, others): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|u| u.task_id == t.id);
+    let update = finished(mine.into_iter().next().unwrap());
+    assert!(a.finish_update("worker-a", &update).await.unwrap());
+    assert_eq!(
+        next(&mut on_b).await,
+        ReceivedEvent {
+            tenant: ods(GPC001),
+            task_id: t.id.clone(),
+        }
+    );
+    // An attempt whose lease was lost records and announces nothing: the
+    // next heard is the marker's update.
+    assert!(!a.finish_update("worker-b", &update).await.unwrap());
+    let marker_update = finished(others.into_iter().next().unwrap());
+    assert!(a.finish_update("worker-a", &marker_update).await.unwrap());
+    assert_eq!(
+        next(&mut on_b).await,
+        ReceivedEvent {
+            tenant: ods(GPC001),
+            task_id: marker.id.clone(),
+        }
+    );
     let store: &dyn Store = &b;
     assert!(store.changed_events().is_some());
 }
