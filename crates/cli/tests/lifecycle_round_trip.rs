@@ -120,6 +120,16 @@ fn send(dir: &Path, port: u16, text: &str) -> String {
 }
 
 /// The hub's sent task `id`, as `sent --json` reports it.
+/// Sends a task and returns its id at the hub and at the practice.
+fn send_for_id(dir: &Path, port: u16, text: &str) -> (String, String) {
+    let id = send(dir, port, text);
+    let theirs = sent(dir, &id)["provider_task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, theirs)
+}
+
 fn sent(dir: &Path, id: &str) -> Value {
     let (code, out, err) = run(&["sent", "--from", "Y00001", "--json"], dir, 1);
     assert_eq!(code, 0, "{err}");
@@ -286,11 +296,7 @@ fn the_hub_follows_its_task_through_the_practice_and_can_cancel_an_open_one() {
     assert_eq!(sent(dir, &id)["cancellation"], Value::Null);
 
     // An open one is cancelled at the practice, at its next version.
-    let id = send(dir, port, "Please call the patient.");
-    let theirs = sent(dir, &id)["provider_task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, theirs) = send_for_id(dir, port, "Please call the patient.");
     let (code, out, err) = run(
         &[
             "cancel",
@@ -376,11 +382,7 @@ fn a_cancellation_that_finds_the_task_completed_is_refused_and_the_hub_says_sinc
     let port = free_port();
     let mut serve = Serve::start(dir.path(), port);
     let dir = dir.path();
-    let id = send(dir, port, "Please review the medication.");
-    let theirs = sent(dir, &id)["provider_task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, theirs) = send_for_id(dir, port, "Please review the medication.");
     serve.kill();
 
     // With the server down the cancellation is not reached: it stays queued.
@@ -441,11 +443,7 @@ fn a_serve_killed_between_a_change_and_its_delivery_delivers_it_exactly_once() {
     ];
     let mut ids = Vec::new();
     for after in kills {
-        let id = send(dir, port, "Please review the medication.");
-        let theirs = sent(dir, &id)["provider_task_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (id, theirs) = send_for_id(dir, port, "Please review the medication.");
         let (code, _, err) = run(
             &["task", "take", &theirs, "--org", "GPC001", "--as", GILBERT],
             dir,
@@ -487,11 +485,7 @@ fn an_update_applied_before_the_receiver_died_is_sent_again_and_kept_once() {
     let port = free_port();
     let mut serve = Serve::start(dir.path(), port);
     let dir = dir.path();
-    let id = send(dir, port, "Please review the medication.");
-    let theirs = sent(dir, &id)["provider_task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, theirs) = send_for_id(dir, port, "Please review the medication.");
     let (code, _, err) = run(
         &["task", "take", &theirs, "--org", "GPC001", "--as", GILBERT],
         dir,

@@ -311,6 +311,8 @@ fn consumer_engine(
     let directory =
         gpc_directory::HttpDirectory::new(gpc_directory::DirectoryUrls::on_server(directory_url))
             .map_err(|e| e.to_string())?;
+    let directory =
+        gpc_directory::CachingDirectory::new(Arc::new(directory), gpc_directory::SDS_CACHE_TTL);
     let ssp_url = config
         .ssp_url
         .clone()
