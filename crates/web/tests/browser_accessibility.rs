@@ -182,10 +182,18 @@ async fn every_kind_of_page_meets_wcag_2_1_a_and_aa() {
     driver.wait_for_text("#received-table", "Accepted").await;
     check("the received list, Assigned to me").await;
     driver.goto(&received).await;
+    // Typed before the take's last live change (the hub heard of it), the
+    // note would go with the form that change replaces.
+    driver
+        .wait_for_text("[data-testid=update-status]", "has been told")
+        .await;
     driver.type_into("#complete-note", "Review booked").await;
     driver.click("[data-testid=complete]").await;
     driver
         .wait_for_text("[data-testid=state]", "Completed")
+        .await;
+    driver
+        .wait_for_text("#task-timeline", "Review booked")
         .await;
     check("a completed received task with its timeline").await;
     driver.goto(&format!("{web}/received?view=done")).await;
