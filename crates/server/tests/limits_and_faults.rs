@@ -13,7 +13,7 @@ mod raw_http;
 use gpc_server::ServerConfig;
 use gpc_server::limits::Limits;
 use gpc_testkit::*;
-use raw_http::{NoAnswer, authority, exchange};
+use raw_http::{NoAnswer, authority, exchange, exchange_half_closed};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -125,6 +125,21 @@ async fn connections_over_the_cap_wait_until_one_closes() {
     metadata_ok(&s).await;
 }
 
+/// The head of a valid `POST /Order` to GPC001 with `framing` (the
+/// Content-Length or Transfer-Encoding fields, each ending in CRLF), up to
+/// and including the blank line.
+fn order_head(addr: &str, framing: &str) -> String {
+    let jwt = Jwt::new("organization/*.write", org_record("GPC001")).encode();
+    let mut head = format!(
+        "POST /GPC001/DSTU2/1/Order HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {JSON}\r\n{framing}"
+    );
+    for (k, v) in &headers(CREATE, GPC001_ASID, &jwt) {
+        head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    head.push_str("\r\n");
+    head
+}
+
 #[tokio::test]
 async fn a_request_stuck_in_its_handler_gets_a_503_in_time() {
     let request_timeout = Duration::from_millis(700);
@@ -145,14 +160,8 @@ async fn a_request_stuck_in_its_handler_gets_a_503_in_time() {
     let addr = authority(&s.base).to_owned();
     // A body announced as 1000 bytes of which 10 ever arrive: the handler
     // waits for the rest.
-    let jwt = Jwt::new("organization/*.write", org_record("GPC001")).encode();
-    let mut head = format!(
-        "POST /GPC001/DSTU2/1/Order HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {JSON}\r\nContent-Length: 1000\r\n"
-    );
-    for (k, v) in &headers(CREATE, GPC001_ASID, &jwt) {
-        head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
-    }
-    head.push_str("\r\n{\"resource");
+    let mut head = order_head(&addr, "Content-Length: 1000\r\n");
+    head.push_str("{\"resource");
     let mut stream = TcpStream::connect(&addr).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     let started = Instant::now();
@@ -273,4 +282,76 @@ async fn a_locked_store_is_a_503_with_retry_after_then_recovers() {
     let (status, _, again) = send(s.post_order("GPC001", GPC001_ASID, &order)).await;
     assert_eq!(status, 200);
     assert_eq!(first["id"], again["id"]);
+}
+
+#[tokio::test]
+async fn a_body_with_broken_framing_is_a_bad_request_never_too_long() {
+    let s = TestServer::start().await;
+    let addr = authority(&s.base).to_owned();
+    let order = dawes_order().to_string();
+    // Generous: the answer comes as soon as the framing breaks, and the
+    // handler's own timeout (30 s) would be a 503.
+    let deadline = Duration::from_secs(20);
+    let bad_chunk = format!(
+        "{}ZZ\r\n{order}\r\n0\r\n\r\n",
+        order_head(&addr, "Transfer-Encoding: chunked\r\nConnection: close\r\n")
+    );
+    let short = format!(
+        "{}{}",
+        order_head(
+            &addr,
+            &format!(
+                "Content-Length: {}\r\nConnection: close\r\n",
+                order.len() + 100
+            )
+        ),
+        order
+    );
+    for (case, answer) in [
+        (
+            "an invalid chunk size",
+            exchange(&addr, bad_chunk.as_bytes(), deadline).await,
+        ),
+        (
+            "a body shorter than its Content-Length, then the client's side closed",
+            exchange_half_closed(&addr, short.as_bytes(), deadline).await,
+        ),
+    ] {
+        match answer {
+            // Closing the connection is an answer too: the request cannot be read.
+            Err(NoAnswer::Closed) => {}
+            Err(NoAnswer::TimedOut) => panic!("{case}: no answer within {deadline:?}"),
+            Ok(a) => {
+                assert_eq!(a.status, 400, "{case}: {}", a.head);
+                assert_eq!(a.error_code(), "BAD_REQUEST", "{case}");
+            }
+        }
+        metadata_ok(&s).await;
+    }
+    // Nothing was stored from either.
+    use gpc_store::Store;
+    let gpc001 = gpc_domain::OdsCode::parse("GPC001").unwrap();
+    assert_eq!(s.state.store.count_tasks(&gpc001).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413() {
+    // No Content-Length to refuse it by: the limit is met while reading.
+    let s = TestServer::start().await;
+    let addr = authority(&s.base).to_owned();
+    let mut request = order_head(&addr, "Transfer-Encoding: chunked\r\nConnection: close\r\n");
+    let chunk = "a".repeat(64 * 1024);
+    let start = "{\"resourceType\":\"Order\",\"x\":\"";
+    request.push_str(&format!("{:x}\r\n{start}\r\n", start.len()));
+    for _ in 0..17 {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("2\r\n\"}\r\n0\r\n\r\n");
+    let answer = exchange(&addr, request.as_bytes(), Duration::from_secs(20))
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status, 413, "{}", answer.head);
+    assert_eq!(answer.fhir()["resourceType"], "OperationOutcome");
+    assert_eq!(answer.error_code(), "BAD_REQUEST");
+    metadata_ok(&s).await;
 }

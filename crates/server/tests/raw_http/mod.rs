@@ -60,6 +60,25 @@ pub enum NoAnswer {
 /// Writes `request` (a whole request, `Connection: close` included) and
 /// reads the answer until the server closes, within `deadline`.
 pub async fn exchange(addr: &str, request: &[u8], deadline: Duration) -> Result<Answer, NoAnswer> {
+    exchange_with(addr, request, false, deadline).await
+}
+
+/// [`exchange`], closing the client's sending side once `request` is
+/// written: the server reads the end of the stream where it expects more.
+pub async fn exchange_half_closed(
+    addr: &str,
+    request: &[u8],
+    deadline: Duration,
+) -> Result<Answer, NoAnswer> {
+    exchange_with(addr, request, true, deadline).await
+}
+
+async fn exchange_with(
+    addr: &str,
+    request: &[u8],
+    close_sending: bool,
+    deadline: Duration,
+) -> Result<Answer, NoAnswer> {
     let work = async {
         let Ok(mut stream) = TcpStream::connect(addr).await else {
             return Err(NoAnswer::Closed);
@@ -67,6 +86,9 @@ pub async fn exchange(addr: &str, request: &[u8], deadline: Duration) -> Result<
         // The server may answer and close before reading a large request to
         // its end; what it answered is what counts.
         let _ = stream.write_all(request).await;
+        if close_sending {
+            let _ = stream.shutdown().await;
+        }
         let mut raw = Vec::new();
         let mut buf = [0u8; 16 * 1024];
         loop {
