@@ -105,6 +105,41 @@ async fn exchange_with(
         .unwrap_or(Err(NoAnswer::TimedOut))
 }
 
+/// Reads one answer from a connection that stays open (a kept-alive one),
+/// its body framed by Content-Length or chunked, within `deadline`.
+pub async fn next_answer(stream: &mut TcpStream, deadline: Duration) -> Result<Answer, NoAnswer> {
+    let work = async {
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+                let body = &raw[split + 4..];
+                let complete = if head.contains("transfer-encoding: chunked") {
+                    body.ends_with(b"0\r\n\r\n")
+                } else {
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    body.len() >= length
+                };
+                if complete {
+                    return parse(&raw).ok_or(NoAnswer::Closed);
+                }
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return Err(NoAnswer::Closed),
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or(Err(NoAnswer::TimedOut))
+}
+
 fn parse(raw: &[u8]) -> Option<Answer> {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
