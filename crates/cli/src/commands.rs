@@ -32,14 +32,27 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
     println!("data directory: {}", data_dir.display());
     let url = &running.public_url;
     if running.parts.provider {
-        println!("provider endpoints (FHIR DSTU2, POST /Order):");
-        for org in running.state.region.current().tenants() {
+        let region = running.state.region.current();
+        let root = |org: &gpc_domain::reference::Organisation| {
             println!(
                 "  {:<7} {:<45} {url}/{}/DSTU2/1",
                 org.ods.as_str(),
                 org.name,
                 org.ods.as_str()
             );
+        };
+        println!("provider endpoints (FHIR DSTU2, POST /Order and /OrderResponse):");
+        region.tenants().for_each(root);
+        // Senders hear back about their tasks at roots of their own
+        // (task-lifecycle.md §2), though they receive none.
+        let senders: Vec<_> = region
+            .organisations()
+            .iter()
+            .filter(|o| o.has_root() && !o.receives_tasks)
+            .collect();
+        if !senders.is_empty() {
+            println!("task updates only (FHIR DSTU2, POST /OrderResponse):");
+            senders.into_iter().for_each(root);
         }
     }
     if running.parts.ssp {

@@ -81,7 +81,16 @@ fn serve_with_env(data_dir: &Path, env: &[(&str, &str)]) -> (Server, String) {
         text.contains(&format!("http://{addr}/XOA001/DSTU2/1")),
         "{text}"
     );
-    assert!(!text.contains("/X11101/"), "111 receives no tasks: {text}");
+    // 111 receives no tasks, but hears back about those it sent.
+    let (tasks, updates_only) = text
+        .split_once("task updates only")
+        .unwrap_or_else(|| panic!("no roots for updates only: {text}"));
+    assert!(!tasks.contains("/X11101/"), "111 receives no tasks: {text}");
+    assert!(
+        updates_only.contains(&format!("http://{addr}/X11101/DSTU2/1")),
+        "{text}"
+    );
+    assert!(!updates_only.contains("/GPC001/"), "{text}");
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (server, format!("http://{addr}"))

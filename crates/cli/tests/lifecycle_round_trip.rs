@@ -117,6 +117,16 @@ fn send(dir: &Path, port: u16, text: &str) -> String {
 }
 
 /// The hub's sent task `id`, as `sent --json` reports it.
+/// Sends a task and returns its id at the hub and at the practice.
+fn send_for_id(dir: &Path, port: u16, text: &str) -> (String, String) {
+    let id = send(dir, port, text);
+    let theirs = sent(dir, &id)["provider_task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, theirs)
+}
+
 fn sent(dir: &Path, id: &str) -> Value {
     let (code, out, err) = run(&["sent", "--from", "Y00001", "--json"], dir, 1);
     assert_eq!(code, 0, "{err}");
@@ -283,11 +293,7 @@ fn the_hub_follows_its_task_through_the_practice_and_can_cancel_an_open_one() {
     assert_eq!(sent(dir, &id)["cancellation"], Value::Null);
 
     // An open one is cancelled at the practice, at its next version.
-    let id = send(dir, port, "Please call the patient.");
-    let theirs = sent(dir, &id)["provider_task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, theirs) = send_for_id(dir, port, "Please call the patient.");
     let (code, out, err) = run(
         &[
             "cancel",
@@ -373,11 +379,7 @@ fn a_cancellation_that_finds_the_task_completed_is_refused_and_the_hub_says_sinc
     let port = free_port();
     let mut serve = Serve::start(dir.path(), port);
     let dir = dir.path();
-    let id = send(dir, port, "Please review the medication.");
-    let theirs = sent(dir, &id)["provider_task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, theirs) = send_for_id(dir, port, "Please review the medication.");
     serve.kill();
 
     // With the server down the cancellation is not reached: it stays queued.
@@ -438,11 +440,7 @@ fn a_serve_killed_between_a_change_and_its_delivery_delivers_it_exactly_once() {
     ];
     let mut ids = Vec::new();
     for after in kills {
-        let id = send(dir, port, "Please review the medication.");
-        let theirs = sent(dir, &id)["provider_task_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let (id, theirs) = send_for_id(dir, port, "Please review the medication.");
         let (code, _, err) = run(
             &["task", "take", &theirs, "--org", "GPC001", "--as", GILBERT],
             dir,
@@ -469,5 +467,65 @@ fn a_serve_killed_between_a_change_and_its_delivery_delivers_it_exactly_once() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+    drop(serve);
+}
+
+/// The narrowest window, made certain: the sender has applied the update,
+/// and the receiver is killed before it records the delivery. Its row is
+/// put back as the kill leaves it (pending, leased to the dead worker), so
+/// the next `serve` sends the same update again; the sender recognises it
+/// by its identifier (its version is no newer either), answers 200 and
+/// keeps one change.
+#[test]
+fn an_update_applied_before_the_receiver_died_is_sent_again_and_kept_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut serve = Serve::start(dir.path(), port);
+    let dir = dir.path();
+    let (id, theirs) = send_for_id(dir, port, "Please review the medication.");
+    let (code, _, err) = run(
+        &["task", "take", &theirs, "--org", "GPC001", "--as", GILBERT],
+        dir,
+        port,
+    );
+    assert_eq!(code, 0, "{err}");
+    sent_until(dir, &id, Duration::from_secs(40), |t| t["version"] == 2);
+    let delivered = |attempts: u64| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let update = received(dir, &theirs)["updates"][0].clone();
+            if update["status"] == "delivered" && update["attempts"] == attempts {
+                return update;
+            }
+            assert!(Instant::now() < deadline, "never delivered: {update}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(delivered(1)["http_status"], 201);
+    serve.kill();
+    let db = rusqlite::Connection::open(dir.join("gpc-tasks.db")).unwrap();
+    let lease_ran_out = jiff::Timestamp::now().as_nanosecond() as i64;
+    let reset = db
+        .execute(
+            "UPDATE task_updates SET status = 'pending', finished_at = NULL, \
+             http_status = NULL, next_attempt_at = ?1, attempts = 1, \
+             lease_owner = 'killed-worker', lease_until = ?1",
+            [lease_ran_out],
+        )
+        .unwrap();
+    assert_eq!(reset, 1);
+    drop(db);
+    let serve = Serve::start(dir, port);
+    let again = delivered(2);
+    assert_eq!(
+        again["http_status"], 200,
+        "a repeat is acknowledged: {again}"
+    );
+    let task = sent(dir, &id);
+    assert_eq!(task["version"], 2);
+    assert_eq!(
+        states(&task["timeline"]),
+        pairs(&[(1, "received"), (2, "accepted")])
+    );
     drop(serve);
 }

@@ -240,11 +240,12 @@ impl Engine {
     /// made anywhere on the same data (a page, a CLI command in another
     /// process) are found by polling, at least every `poll_interval`. Each
     /// finished attempt is announced on `changed`, so that the task's open
-    /// pages show whether the sender heard.
+    /// pages show whether the sender heard; `None` where the store
+    /// announces it to every instance itself (`Store::changed_events`).
     pub fn spawn_update_worker(
         &self,
         store: Arc<dyn Store>,
-        changed: broadcast::Sender<ReceivedEvent>,
+        changed: Option<broadcast::Sender<ReceivedEvent>>,
     ) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
         tokio::spawn(async move {
@@ -272,8 +273,10 @@ impl Engine {
                                         task_id: update.task_id.clone(),
                                     };
                                     engine.deliver_update(&store, update).await;
-                                    // Nobody watching is fine.
-                                    let _ = changed.send(event);
+                                    if let Some(changed) = changed {
+                                        // Nobody watching is fine.
+                                        let _ = changed.send(event);
+                                    }
                                 });
                             }
                         }

@@ -6,11 +6,13 @@
 //! embedded implementation answers from the demo region; the HTTP one talks
 //! to services shaped like the national FHIR R4 APIs, ours or the real ones.
 
+mod cache;
 mod demo_region;
 mod embedded;
 mod http_client;
 pub mod r4;
 
+pub use cache::{CachingDirectory, SDS_CACHE_TTL};
 pub use demo_region::demo_region;
 pub use embedded::EmbeddedDirectory;
 pub use http_client::{DirectoryUrls, HttpDirectory};

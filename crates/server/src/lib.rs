@@ -311,6 +311,8 @@ fn consumer_engine(
     let directory =
         gpc_directory::HttpDirectory::new(gpc_directory::DirectoryUrls::on_server(directory_url))
             .map_err(|e| e.to_string())?;
+    let directory =
+        gpc_directory::CachingDirectory::new(Arc::new(directory), gpc_directory::SDS_CACHE_TTL);
     let ssp_url = config
         .ssp_url
         .clone()
@@ -360,7 +362,11 @@ impl Running {
         // wherever a provider serves, whoever made the change.
         let updates = match (&self.state.engine, self.parts.provider) {
             (Some(engine), true) => {
-                Some(engine.spawn_update_worker(store.clone(), self.state.changed.clone()))
+                let changed = self
+                    .state
+                    .announce_changes
+                    .then(|| self.state.changed.clone());
+                Some(engine.spawn_update_worker(store.clone(), changed))
             }
             _ => None,
         };

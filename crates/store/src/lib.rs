@@ -234,7 +234,8 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
-    /// Received tasks changed from now on (`change_task`) by any instance
+    /// Received tasks changed from now on (`change_task`, and a finished
+    /// attempt of an update to their sender, `finish_update`) by any instance
     /// or process sharing this database, this one included; `None` when
     /// the backend has no such feed (SQLite), whose server announces the
     /// changes it makes itself. Ids only, like `received_events`.

@@ -88,6 +88,27 @@ async fn a_change_on_one_instance_is_announced_on_another() {
         "{refused:?}"
     );
     quiet(&mut on_b).await;
+    // Whether the sender heard is part of the task's page, wherever it is open.
+    let now = at(2);
+    let mut claimed = a.claim_updates("worker-a", now, at(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "the take's update: {claimed:?}");
+    let mut update = claimed.remove(0);
+    update.status = gpc_domain::updates::UpdateStatus::Delivered;
+    update.attempts = 1;
+    update.next_attempt_at = None;
+    update.finished_at = Some(now);
+    update.http_status = Some(201);
+    assert!(a.finish_update("worker-a", &update).await.unwrap());
+    assert_eq!(
+        next(&mut on_b).await,
+        ReceivedEvent {
+            tenant: ods(GPC001),
+            task_id: t.id.clone(),
+        }
+    );
+    // An attempt whose lease was lost records and announces nothing.
+    assert!(!a.finish_update("worker-b", &update).await.unwrap());
+    quiet(&mut on_b).await;
     let store: &dyn Store = &b;
     assert!(store.changed_events().is_some());
 }

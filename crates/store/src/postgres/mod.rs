@@ -583,15 +583,27 @@ impl Store for PostgresStore {
         update: &OutgoingUpdate,
     ) -> Result<bool, StoreError> {
         let cells = finish_cells(owner, update)?;
-        let client = self.pool.get().await.map_err(pool_err)?;
-        let stmt = client
-            .prepare_cached(&FINISH_UPDATE)
-            .await
-            .map_err(pg_err)?;
-        let changed = client
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        let stmt = tx.prepare_cached(&FINISH_UPDATE).await.map_err(pg_err)?;
+        let changed = tx
             .execute(&stmt, &codec::params(&cells))
             .await
             .map_err(pg_err)?;
+        if changed == 1 {
+            // The task's open pages on every instance show whether the
+            // sender heard, not only those of the instance that delivered.
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[
+                    &CHANGED_CHANNEL,
+                    &received_payload(&update.tenant, &update.task_id),
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)?;
         Ok(changed == 1)
     }
 

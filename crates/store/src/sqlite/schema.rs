@@ -342,17 +342,39 @@ mod tests {
         for view in &views {
             for before in [None, Some((1, "id"))] {
                 let (sql, cells) = inbox_query("GPC001", view, 50, before, |n| format!("?{n}"));
-                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-                let plan: Vec<String> = stmt
-                    .query_map(rusqlite::params_from_iter(cells.iter()), |r| r.get(3))
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .collect();
-                let plan = plan.join("; ");
+                let plan = query_plan(&conn, &sql, rusqlite::params_from_iter(cells.iter()));
                 assert!(plan.contains("USING INDEX tasks_open"), "{view:?}: {plan}");
                 assert!(!plan.contains("TEMP B-TREE"), "{view:?} sorts: {plan}");
             }
         }
+    }
+
+    /// A claim reads the pending updates in due order and stops at its
+    /// limit: sorting them all made each claim cost the whole queue.
+    #[test]
+    fn a_claim_of_updates_walks_the_pending_index_in_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let plan = query_plan(
+            &conn,
+            super::super::writer::CLAIM_UPDATES,
+            rusqlite::params![1, 32],
+        );
+        assert!(plan.contains("USING INDEX task_updates_pending"), "{plan}");
+        assert!(
+            !plan.contains("TEMP B-TREE FOR ORDER BY"),
+            "sorts every pending update: {plan}"
+        );
+    }
+
+    fn query_plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params, |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        plan.join("; ")
     }
 
     #[test]

@@ -677,7 +677,7 @@ fn repeat(
     })
 }
 
-const CLAIM_UPDATES: &str = concat!(
+pub(crate) const CLAIM_UPDATES: &str = concat!(
     updates_with_entries!(),
     " WHERE ",
     claimable!("?1"),
