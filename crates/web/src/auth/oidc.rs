@@ -104,7 +104,7 @@ pub enum Refusal {
     Denied,
     ProviderError(String),
     /// The provider would not exchange the code.
-    NotExchanged,
+    NotExchanged(String),
     IdToken(String),
     UserInfo(String),
     NoRole,
@@ -119,7 +119,7 @@ impl Refusal {
             Refusal::NoSignIn
             | Refusal::StateMismatch
             | Refusal::ProviderError(_)
-            | Refusal::NotExchanged
+            | Refusal::NotExchanged(_)
             | Refusal::IdToken(_)
             | Refusal::UserInfo(_) => StatusCode::BAD_REQUEST,
             Refusal::Denied | Refusal::NoRole | Refusal::NotServed(_) => StatusCode::FORBIDDEN,
@@ -135,7 +135,7 @@ impl Refusal {
             Refusal::StateMismatch => "state-mismatch",
             Refusal::Denied => "access-denied",
             Refusal::ProviderError(_) => "provider-error",
-            Refusal::NotExchanged => "code-not-exchanged",
+            Refusal::NotExchanged(_) => "code-not-exchanged",
             Refusal::IdToken(_) => "id-token-invalid",
             Refusal::UserInfo(_) => "userinfo-failed",
             Refusal::NoRole => "no-role",
@@ -155,7 +155,7 @@ impl Refusal {
             }
             Refusal::Denied => "The identity service did not let you sign in.".into(),
             Refusal::ProviderError(e) => format!("The identity service reported an error ({e})."),
-            Refusal::NotExchanged => "The identity service did not accept this sign-in.".into(),
+            Refusal::NotExchanged(_) => "The identity service did not accept this sign-in.".into(),
             Refusal::IdToken(why) => {
                 format!("The identity service's answer failed a check: {why}.")
             }
@@ -389,7 +389,12 @@ async fn finish(app: &App, headers: &HeaderMap, query: CallbackQuery) -> Result<
             .add_extra_param("client_assertion", assertion);
     }
     let tokens = exchange.request_async(&http).await.map_err(|e| match e {
-        RequestTokenError::ServerResponse(_) => Refusal::NotExchanged,
+        // The provider's error code and description: no token in either.
+        RequestTokenError::ServerResponse(r) => Refusal::NotExchanged(format!(
+            "{} {}",
+            r.error(),
+            r.error_description().map_or("", String::as_str)
+        )),
         RequestTokenError::Request(e) => Refusal::Unreachable(format!("token endpoint: {e}")),
         other => Refusal::IdToken(format!("the token answer was unreadable ({other})")),
     })?;

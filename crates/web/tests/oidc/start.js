@@ -126,6 +126,12 @@ const configuration = {
     return grant;
   },
   cookies: { keys: [randomUUID()] },
+  // The provider refuses to fetch from loopback addresses (SSRF protection);
+  // the relying party's jwks_uri is on loopback in the tests, and only there.
+  fetch: (url, options) => {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  },
 };
 
 async function resign(idToken) {
@@ -159,6 +165,10 @@ server.listen(0, '127.0.0.1', () => {
         ctx.body = { ...ctx.body, id_token: await resign(ctx.body.id_token) };
       }
     });
+  }
+  // Why a request was refused, for whoever reads the provider's stderr.
+  for (const event of ['grant.error', 'server_error', 'userinfo.error']) {
+    provider.on(event, (ctx, err) => process.stderr.write(`${event}: ${err.message} ${err.error_description || ''} ${err.cause ? err.cause.message : ''}\n`));
   }
   server.on('request', provider.callback());
   process.stdout.write(`ISSUER ${issuer}\n`);
