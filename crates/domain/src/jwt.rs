@@ -55,6 +55,13 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestedRecord {
     Patient(NhsNumber),
+    /// A Patient whose NHS number identifier fails the Modulus 11 check (or
+    /// is not ten digits). Refused by [`AuditClaims::check_for`], not by
+    /// [`decode`]: a Patient search for that same number must answer the
+    /// parameter's INVALID_NHS_NUMBER, as the official suite expects, and
+    /// the parameter is checked after the token is decoded. The number
+    /// itself is not kept.
+    PatientWithInvalidNumber,
     Organization(String),
 }
 
@@ -567,6 +574,10 @@ fn practitioner_role(practitioner: &Value) -> Result<(String, String), ProviderE
     first.ok_or_else(|| bad("the JWT's requesting_practitioner has no role coding"))
 }
 
+fn invalid_record() -> ProviderError {
+    bad("the JWT's requested_record Patient has an invalid NHS number")
+}
+
 fn requested_record(value: &Value) -> Result<RequestedRecord, ProviderError> {
     let kind = value.get("resourceType").and_then(Value::as_str);
     let identifiers = value.get("identifier").and_then(Value::as_array);
@@ -584,9 +595,10 @@ fn requested_record(value: &Value) -> Result<RequestedRecord, ProviderError> {
             let nhs = find(IdSystem::NhsNumber).ok_or_else(|| {
                 bad("the JWT's requested_record Patient has no NHS number identifier")
             })?;
-            NhsNumber::parse(nhs)
-                .map(RequestedRecord::Patient)
-                .map_err(|_| bad("the JWT's requested_record Patient has an invalid NHS number"))
+            Ok(NhsNumber::parse(nhs).map_or(
+                RequestedRecord::PatientWithInvalidNumber,
+                RequestedRecord::Patient,
+            ))
         }
         Some("Organization") => find(IdSystem::OdsOrganizationCode)
             .map(|ods| RequestedRecord::Organization(ods.to_owned()))
@@ -602,7 +614,8 @@ fn requested_record(value: &Value) -> Result<RequestedRecord, ProviderError> {
 impl AuditClaims {
     /// Scope and record rules per operation (spec §3.3). `searched_nhs` is the
     /// NHS number of a Patient search. Create Task's patient-scope record is
-    /// checked against the subject by [`AuditClaims::check_task_subject`].
+    /// checked against the Order's subject by
+    /// [`crate::order_rules::check_record_is_subject`].
     pub fn check_for(
         &self,
         interaction: Interaction,
@@ -628,8 +641,12 @@ impl AuditClaims {
                 if self.requested_scope != Scope::PatientRead {
                     return Err(bad("this operation needs requested_scope patient/*.read"));
                 }
-                let RequestedRecord::Patient(record) = &self.requested_record else {
-                    return Err(bad("this operation needs a Patient as requested_record"));
+                let record = match &self.requested_record {
+                    RequestedRecord::Patient(record) => record,
+                    RequestedRecord::PatientWithInvalidNumber => return Err(invalid_record()),
+                    RequestedRecord::Organization(_) => {
+                        return Err(bad("this operation needs a Patient as requested_record"));
+                    }
                 };
                 if let Some(searched) = searched_nhs
                     && searched != record
@@ -648,6 +665,9 @@ impl AuditClaims {
                     }
                 }
                 (Scope::PatientWrite, RequestedRecord::Patient(_)) => {}
+                (Scope::PatientWrite, RequestedRecord::PatientWithInvalidNumber) => {
+                    return Err(invalid_record());
+                }
                 (Scope::OrganizationWrite | Scope::PatientWrite, _) => {
                     return Err(bad(
                         "the JWT's requested_record does not match requested_scope",
@@ -677,16 +697,6 @@ impl AuditClaims {
             },
         }
         Ok(())
-    }
-
-    /// With a patient scope, the record must be the task's subject.
-    pub fn check_task_subject(&self, subject: &NhsNumber) -> Result<(), ProviderError> {
-        match &self.requested_record {
-            RequestedRecord::Patient(record) if record != subject => Err(bad(
-                "the JWT's requested_record NHS number is not the task's subject",
-            )),
-            _ => Ok(()),
-        }
     }
 }
 
@@ -839,6 +849,66 @@ mod tests {
             .as_ref()
             .is_some_and(|m| m.contains_key(text.as_str()));
         assert!(!kept);
+    }
+
+    #[test]
+    fn clock_skew_is_five_seconds_each_way() {
+        let cache = ClaimCache::new();
+        let at = |iat: i64| {
+            let mut p = payload();
+            p["iat"] = json!(iat);
+            p["exp"] = json!(iat + LIFETIME_SECONDS);
+            decode(&cache, Some(&bearer(&p)), NOW)
+        };
+        assert!(at(NOW + CLOCK_SKEW_SECONDS).is_ok(), "iat 5 s ahead");
+        assert_eq!(
+            at(NOW + CLOCK_SKEW_SECONDS + 1).unwrap_err(),
+            bad("the JWT claim 'iat' is in the future")
+        );
+        // exp 5 s ago, then 6 s ago.
+        assert!(at(NOW - LIFETIME_SECONDS - CLOCK_SKEW_SECONDS).is_ok());
+        assert_eq!(
+            at(NOW - LIFETIME_SECONDS - CLOCK_SKEW_SECONDS - 1).unwrap_err(),
+            bad("the JWT has expired")
+        );
+    }
+
+    #[test]
+    fn an_invalid_nhs_number_in_the_record_is_refused_by_the_operation_not_the_decoder() {
+        let cache = ClaimCache::new();
+        let mut p = payload();
+        p["requested_scope"] = json!("patient/*.read");
+        p["requested_record"] = json!({"resourceType": "Patient", "identifier": [
+            {"system": "http://fhir.nhs.net/Id/nhs-number", "value": "9000000184"}]});
+        let claims = decode(&cache, Some(&bearer(&p)), NOW).unwrap();
+        assert_eq!(
+            claims.requested_record,
+            RequestedRecord::PatientWithInvalidNumber
+        );
+        let refused = Err(invalid_record());
+        let searched = NhsNumber::parse("9476719931").unwrap();
+        assert_eq!(
+            claims.check_for(Interaction::SearchPatient, "GPC001", Some(&searched)),
+            refused
+        );
+        assert_eq!(
+            claims.check_for(Interaction::ReadPatient, "GPC001", None),
+            refused
+        );
+        let writer = AuditClaims {
+            requested_scope: Scope::PatientWrite,
+            ..claims
+        };
+        assert_eq!(
+            writer.check_for(Interaction::CreateTask, "GPC001", None),
+            refused
+        );
+        // Without an NHS number identifier at all, the token itself is refused.
+        p["requested_record"] = json!({"resourceType": "Patient", "identifier": []});
+        assert_eq!(
+            decode(&cache, Some(&bearer(&p)), NOW).unwrap_err(),
+            bad("the JWT's requested_record Patient has no NHS number identifier")
+        );
     }
 
     #[test]

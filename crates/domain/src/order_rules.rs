@@ -2,6 +2,7 @@
 //! each failure with its status and code.
 
 use crate::error::ProviderError;
+use crate::jwt::{AuditClaims, RequestedRecord};
 use crate::reference::{Organisation, Patient, RelationshipType};
 use crate::region::Region;
 use crate::systems::{PROFILE_ORDER, PROFILE_TASK_BASIC, TASK_NARRATIVE, TASK_TYPE};
@@ -30,6 +31,53 @@ pub struct ValidOrder<'r> {
 
 fn invalid(msg: impl Into<String>) -> ProviderError {
     ProviderError::InvalidResource(msg.into())
+}
+
+/// The `patient/*.write` half of Create Task's record rule (spec §3.3): the
+/// token's patient must be the task's subject. It is a rule of §3, so it
+/// belongs to step 1, before anything of the body is checked; `body` is
+/// the parsed body when it parses at all. A patient this organisation
+/// holds no record of can be the subject of no valid Order, so that token
+/// is refused whatever the body. Otherwise the subject is compared when
+/// it already names one of the organisation's patients; an Order whose
+/// subject cannot be read that early fails a later step anyway (no
+/// subject, a malformed or unknown reference), and passing that step
+/// means it named such a patient, so no Order is stored for another.
+/// An Organization record was checked with the scope
+/// ([`AuditClaims::check_for`]).
+pub fn check_record_is_subject(
+    claims: &AuditClaims,
+    body: Option<&Value>,
+    tenant: &Organisation,
+    region: &Region,
+) -> Result<(), ProviderError> {
+    let record = match &claims.requested_record {
+        RequestedRecord::Patient(record) => record,
+        RequestedRecord::PatientWithInvalidNumber => {
+            return Err(ProviderError::BadRequest(
+                "the JWT's requested_record Patient has an invalid NHS number".into(),
+            ));
+        }
+        RequestedRecord::Organization(_) => return Ok(()),
+    };
+    let not_subject = || {
+        ProviderError::BadRequest(
+            "the JWT's requested_record NHS number is not the task's subject".into(),
+        )
+    };
+    if region.record_by_nhs(&tenant.ods, record).is_none() {
+        return Err(not_subject());
+    }
+    let subject = body
+        .and_then(|b| b.get("subject"))
+        .and_then(|s| s.get("reference"))
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("Patient/"))
+        .and_then(|id| region.record(&tenant.ods, id));
+    match subject {
+        Some((patient, _)) if patient.nhs_number != *record => Err(not_subject()),
+        _ => Ok(()),
+    }
 }
 
 /// Step 2: the body must be an Order without an id.
@@ -316,7 +364,7 @@ fn task_description<'a>(
         });
     if !coding_ok {
         return Err(invalid(format!(
-            "the contained Basic's code must be {TASK_NARRATIVE} / Task Narrative"
+            "Basic.code of the contained task description must be {TASK_NARRATIVE} / Task Narrative"
         )));
     }
     Ok(basic)
@@ -326,16 +374,16 @@ fn narrative_text(basic: &Value) -> Result<String, ProviderError> {
     let div = basic
         .pointer("/text/div")
         .and_then(Value::as_str)
-        .ok_or_else(|| invalid("the contained Basic must hold the task text in text.div"))?;
+        .ok_or_else(|| invalid("Basic.text.div is required: it holds the task text"))?;
     let text = gpc_fhir::narrative::div_text(div)
-        .map_err(|e| invalid(format!("the contained Basic's text.div is not valid: {e}")))?;
+        .map_err(|e| invalid(format!("Basic.text.div is not valid: {e}")))?;
     let chars = text.chars().count();
     if text.trim().is_empty() {
-        return Err(invalid("the task text (Basic text.div) is empty"));
+        return Err(invalid("Basic.text.div holds no task text"));
     }
     if chars > MAX_TEXT_CHARS {
         return Err(invalid(format!(
-            "the task text has {chars} characters; at most {MAX_TEXT_CHARS} are allowed"
+            "Basic.text.div holds {chars} characters of task text; at most {MAX_TEXT_CHARS} are allowed"
         )));
     }
     Ok(text)

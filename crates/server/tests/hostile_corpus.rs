@@ -21,6 +21,8 @@
 //! | `jwt_patch` / `jwt_parts` / `authorization` | ops on the JWT's claims; the three raw parts (`b64:` prefix = already encoded); the whole header |
 //! | `status` or `status_in`, `code` | the expected answer (`code`: the OperationOutcome's) |
 //! | `closed` | `true`: the connection is closed without an answer, at once |
+//! | `stored` | `true`: the answer names a stored task whose Order holds, at each `set` op's path, the value set |
+//! | `stored_text` | the task text stored with it |
 //!
 //! Strings may hold `{{repeat:N:text}}`, `{{close:N}}` (N `}`), `{{base}}`, `{{root}}`,
 //! `{{authority}}`, `{{authority_port}}`, `{{today}}`, `{{yesterday}}`, `{{uuid}}`.
@@ -90,6 +92,11 @@ struct Case {
     /// HTTP/1 at all); never a hang.
     #[serde(default)]
     closed: bool,
+    /// The values the `set` ops wrote are read back from the stored task.
+    #[serde(default)]
+    stored: bool,
+    #[serde(default)]
+    stored_text: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -437,6 +444,48 @@ fn check(case: &Case, answer: Result<&Answer, NoAnswer>) -> Result<(), String> {
     Ok(())
 }
 
+/// For a case that says what is stored: the task the answer names, read
+/// from the store, holds what the case sent.
+async fn check_stored(
+    w: &World,
+    store: &dyn gpc_store::Store,
+    case: &Case,
+    answer: &Answer,
+) -> Result<(), String> {
+    if !case.stored && case.stored_text.is_none() {
+        return Ok(());
+    }
+    let id = answer.fhir()["id"]
+        .as_str()
+        .ok_or("the answer names no stored task")?
+        .to_owned();
+    let gpc001 = gpc_domain::OdsCode::parse("GPC001").unwrap();
+    let task = store
+        .get_task(&gpc001, &id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("task {id} is not in the store"))?
+        .task;
+    if case.stored {
+        let sets: Vec<_> = case.patch.iter().filter(|op| op["op"] == "set").collect();
+        assert!(!sets.is_empty(), "{}: stored, but no set op", case.name);
+        for op in sets {
+            let path = op["path"].as_str().unwrap();
+            let sent = w.expand_value(&op["value"]);
+            let kept = task.resource.pointer(path);
+            if kept != Some(&sent) {
+                return Err(format!("stored {path} is {kept:?}, not {sent}"));
+            }
+        }
+    }
+    if let Some(text) = &case.stored_text
+        && &task.text != text
+    {
+        return Err(format!("stored text {:?}, not {text:?}", task.text));
+    }
+    Ok(())
+}
+
 fn load_corpus() -> Vec<(String, Case)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -500,7 +549,14 @@ async fn every_hostile_input_gets_its_answer_and_the_server_stays_up() {
     for (at, case) in &cases {
         let request = request_of(&w, case);
         let answer = exchange(&w.addr, &request, Duration::from_secs(15)).await;
-        if let Err(why) = check(case, answer.as_ref().map_err(|e| *e)) {
+        let checked = match check(case, answer.as_ref().map_err(|e| *e)) {
+            Ok(()) => match &answer {
+                Ok(a) => check_stored(&w, &*s.state.store, case, a).await,
+                Err(_) => Ok(()),
+            },
+            Err(why) => Err(why),
+        };
+        if let Err(why) = checked {
             failures.push(format!("{at} '{}': {why}", case.name));
         }
         let after = healthy().await;

@@ -8,12 +8,15 @@
 // Helpers outside `#[test]` functions panic on purpose too: a failure is the test's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod faulty_store;
 mod raw_http;
 
+use faulty_store::{Fault, FaultyStore};
 use gpc_server::ServerConfig;
 use gpc_server::limits::Limits;
 use gpc_testkit::*;
-use raw_http::{NoAnswer, authority, exchange};
+use raw_http::{NoAnswer, authority, exchange, exchange_half_closed, next_answer};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,10 +34,15 @@ async fn metadata_ok(s: &TestServer) {
     assert_eq!(status, 200, "{body}");
 }
 
-/// Reads until the server closes the connection; the time it took, or
-/// `None` if it was still open after `within`.
-async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<(Duration, Vec<u8>)> {
-    let started = Instant::now();
+/// How long a test waits for the server to close a connection it must
+/// close. Nothing else ends such a connection, so the bound only stops a
+/// test whose server never closes it; it is far above the timeouts under
+/// test, so that a slow or loaded machine still sees the close.
+const CLOSE_WITHIN: Duration = Duration::from_secs(20);
+
+/// Reads until the server closes the connection, and returns what it sent
+/// before closing.
+async fn read_until_closed(stream: &mut TcpStream, what: &str) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
     let read_all = async {
@@ -45,8 +53,10 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<(Dura
             }
         }
     };
-    tokio::time::timeout(within, read_all).await.ok()?;
-    Some((started.elapsed(), got))
+    if tokio::time::timeout(CLOSE_WITHIN, read_all).await.is_err() {
+        panic!("{what}: still open after {CLOSE_WITHIN:?}");
+    }
+    got
 }
 
 #[tokio::test]
@@ -65,12 +75,16 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         .unwrap();
     // A connection that never sends a byte.
     let mut silent = TcpStream::connect(&addr).await.unwrap();
-    for stream in [&mut dribbler, &mut silent] {
-        let (took, _) = closed_within(stream, Duration::from_secs(5))
-            .await
-            .expect("the server closes the connection");
-        assert!(took < Duration::from_secs(3), "{took:?}");
-    }
+    let answer = read_until_closed(&mut dribbler, "half a head").await;
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+        "{answer:?}"
+    );
+    let answer = read_until_closed(&mut silent, "no head at all").await;
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"),
+        "{answer:?}"
+    );
     // An idle kept-alive connection is closed the same way after its first answer.
     let mut idle = TcpStream::connect(&addr).await.unwrap();
     let mut request = format!("GET /GPC001/DSTU2/1/metadata HTTP/1.1\r\nHost: {addr}\r\n");
@@ -83,9 +97,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     }
     request.push_str("\r\n");
     idle.write_all(request.as_bytes()).await.unwrap();
-    let (_, answer) = closed_within(&mut idle, Duration::from_secs(5))
-        .await
-        .expect("the idle connection is closed");
+    let answer = read_until_closed(&mut idle, "an idle kept-alive connection").await;
     assert!(answer.starts_with(b"HTTP/1.1 200"), "answered first");
     metadata_ok(&s).await;
 }
@@ -125,6 +137,21 @@ async fn connections_over_the_cap_wait_until_one_closes() {
     metadata_ok(&s).await;
 }
 
+/// The head of a valid `POST /Order` to GPC001 with `framing` (the
+/// Content-Length or Transfer-Encoding fields, each ending in CRLF), up to
+/// and including the blank line.
+fn order_head(addr: &str, framing: &str) -> String {
+    let jwt = Jwt::new("organization/*.write", org_record("GPC001")).encode();
+    let mut head = format!(
+        "POST /GPC001/DSTU2/1/Order HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {JSON}\r\n{framing}"
+    );
+    for (k, v) in &headers(CREATE, GPC001_ASID, &jwt) {
+        head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    head.push_str("\r\n");
+    head
+}
+
 #[tokio::test]
 async fn a_request_stuck_in_its_handler_gets_a_503_in_time() {
     let request_timeout = Duration::from_millis(700);
@@ -145,14 +172,8 @@ async fn a_request_stuck_in_its_handler_gets_a_503_in_time() {
     let addr = authority(&s.base).to_owned();
     // A body announced as 1000 bytes of which 10 ever arrive: the handler
     // waits for the rest.
-    let jwt = Jwt::new("organization/*.write", org_record("GPC001")).encode();
-    let mut head = format!(
-        "POST /GPC001/DSTU2/1/Order HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {JSON}\r\nContent-Length: 1000\r\n"
-    );
-    for (k, v) in &headers(CREATE, GPC001_ASID, &jwt) {
-        head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
-    }
-    head.push_str("\r\n{\"resource");
+    let mut head = order_head(&addr, "Content-Length: 1000\r\n");
+    head.push_str("{\"resource");
     let mut stream = TcpStream::connect(&addr).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     let started = Instant::now();
@@ -273,4 +294,168 @@ async fn a_locked_store_is_a_503_with_retry_after_then_recovers() {
     let (status, _, again) = send(s.post_order("GPC001", GPC001_ASID, &order)).await;
     assert_eq!(status, 200);
     assert_eq!(first["id"], again["id"]);
+}
+
+#[tokio::test]
+async fn a_body_with_broken_framing_is_a_bad_request_never_too_long() {
+    let s = TestServer::start().await;
+    let addr = authority(&s.base).to_owned();
+    let order = dawes_order().to_string();
+    // Generous: the answer comes as soon as the framing breaks, and the
+    // handler's own timeout (30 s) would be a 503.
+    let deadline = Duration::from_secs(20);
+    let bad_chunk = format!(
+        "{}ZZ\r\n{order}\r\n0\r\n\r\n",
+        order_head(&addr, "Transfer-Encoding: chunked\r\nConnection: close\r\n")
+    );
+    let short = format!(
+        "{}{}",
+        order_head(
+            &addr,
+            &format!(
+                "Content-Length: {}\r\nConnection: close\r\n",
+                order.len() + 100
+            )
+        ),
+        order
+    );
+    for (case, answer) in [
+        (
+            "an invalid chunk size",
+            exchange(&addr, bad_chunk.as_bytes(), deadline).await,
+        ),
+        (
+            "a body shorter than its Content-Length, then the client's side closed",
+            exchange_half_closed(&addr, short.as_bytes(), deadline).await,
+        ),
+    ] {
+        match answer {
+            // Closing the connection is an answer too: the request cannot be read.
+            Err(NoAnswer::Closed) => {}
+            Err(NoAnswer::TimedOut) => panic!("{case}: no answer within {deadline:?}"),
+            Ok(a) => {
+                assert_eq!(a.status, 400, "{case}: {}", a.head);
+                assert_eq!(a.error_code(), "BAD_REQUEST", "{case}");
+            }
+        }
+        metadata_ok(&s).await;
+    }
+    // Nothing was stored from either.
+    let gpc001 = gpc_domain::OdsCode::parse("GPC001").unwrap();
+    assert_eq!(s.state.store.count_tasks(&gpc001).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413() {
+    // No Content-Length to refuse it by: the limit is met while reading.
+    let s = TestServer::start().await;
+    let addr = authority(&s.base).to_owned();
+    let mut request = order_head(&addr, "Transfer-Encoding: chunked\r\nConnection: close\r\n");
+    let chunk = "a".repeat(64 * 1024);
+    let start = "{\"resourceType\":\"Order\",\"x\":\"";
+    request.push_str(&format!("{:x}\r\n{start}\r\n", start.len()));
+    for _ in 0..17 {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("2\r\n\"}\r\n0\r\n\r\n");
+    let answer = exchange(&addr, request.as_bytes(), Duration::from_secs(20))
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status, 413, "{}", answer.head);
+    assert_eq!(answer.fhir()["resourceType"], "OperationOutcome");
+    assert_eq!(answer.error_code(), "BAD_REQUEST");
+    metadata_ok(&s).await;
+}
+
+/// A server whose task writes go through a [`FaultyStore`], and that store.
+async fn server_with_faults() -> (TestServer, Arc<FaultyStore>) {
+    let mut faulty = None;
+    let s = TestServer::start_adjusted(
+        tempfile::tempdir().unwrap(),
+        ServerConfig::default(),
+        |state| {
+            let store = Arc::new(FaultyStore::new(state.store.clone()));
+            state.store = store.clone();
+            faulty = Some(store);
+        },
+    )
+    .await;
+    (s, faulty.unwrap())
+}
+
+async fn gpc001_tasks(s: &TestServer) -> u64 {
+    let gpc001 = gpc_domain::OdsCode::parse("GPC001").unwrap();
+    s.state.store.count_tasks(&gpc001).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_answers_500_and_the_connection_and_server_carry_on() {
+    let (s, faults) = server_with_faults().await;
+    faults.queue(Fault::Panic);
+    let addr = authority(&s.base).to_owned();
+    let order = dawes_order().to_string();
+    let mut create = order_head(&addr, &format!("Content-Length: {}\r\n", order.len()));
+    create.push_str(&order);
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(create.as_bytes()).await.unwrap();
+    let answer = next_answer(&mut stream, Duration::from_secs(20))
+        .await
+        .expect("an answer, not a dropped connection");
+    assert_eq!(answer.status, 500, "{}", answer.head);
+    assert_eq!(answer.fhir()["resourceType"], "OperationOutcome");
+    assert_eq!(answer.error_code(), "INTERNAL_SERVER_ERROR");
+    assert_eq!(answer.fhir()["issue"][0]["code"], "exception");
+    assert_eq!(answer.header("cache-control"), Some("no-store, no-cache"));
+    // The same connection serves the next request.
+    let mut metadata = format!("GET /GPC001/DSTU2/1/metadata HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in &headers(
+        METADATA,
+        GPC001_ASID,
+        &Jwt::new("organization/*.read", org_record("GPC001")).encode(),
+    ) {
+        metadata.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    metadata.push_str("\r\n");
+    stream.write_all(metadata.as_bytes()).await.unwrap();
+    let answer = next_answer(&mut stream, Duration::from_secs(20))
+        .await
+        .expect("the connection carries on");
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    // And the server stores the same Order once the bug is gone.
+    let (status, _, body) = send(s.post_order_as("GPC001", GPC001_ASID, order, JSON)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(gpc001_tasks(&s).await, 1);
+}
+
+#[tokio::test]
+async fn a_storage_write_error_is_a_503_and_a_retry_stores_the_task_once() {
+    let (s, faults) = server_with_faults().await;
+    let expect_unavailable =
+        |(status, headers, body): (u16, reqwest::header::HeaderMap, serde_json::Value)| {
+            assert_eq!(status, 503, "{body}");
+            assert_eq!(headers["retry-after"], "1");
+            assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+            assert_eq!(error_code(&body), "INTERNAL_SERVER_ERROR", "{body}");
+            assert_eq!(body["issue"][0]["code"], "transient", "{body}");
+        };
+    // The write fails before anything reached the disk.
+    let first = dawes_order();
+    faults.queue(Fault::FailBeforeWriting);
+    expect_unavailable(send(s.post_order("GPC001", GPC001_ASID, &first)).await);
+    assert_eq!(gpc001_tasks(&s).await, 0);
+    let (status, _, stored) = send(s.post_order("GPC001", GPC001_ASID, &first)).await;
+    assert_eq!(status, 201, "{stored}");
+    assert_eq!(gpc001_tasks(&s).await, 1);
+    // The write fails after the task reached the disk: the retry finds it.
+    let second = dawes_order();
+    faults.queue(Fault::FailAfterWriting);
+    expect_unavailable(send(s.post_order("GPC001", GPC001_ASID, &second)).await);
+    assert_eq!(gpc001_tasks(&s).await, 2);
+    let (status, _, found) = send(s.post_order("GPC001", GPC001_ASID, &second)).await;
+    assert_eq!(status, 200, "the stored task, not a new one: {found}");
+    let (status, _, again) = send(s.post_order("GPC001", GPC001_ASID, &second)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], found["id"]);
+    assert_ne!(found["id"], stored["id"]);
+    assert_eq!(gpc001_tasks(&s).await, 2);
 }

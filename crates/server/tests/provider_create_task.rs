@@ -92,8 +92,8 @@ async fn body_errors_are_bad_request() {
     );
 }
 
-/// Each change to a valid Order and the 422 code it must produce.
-/// A named change to a valid Order and the GP Connect code it must produce.
+/// A named change to a valid Order and the GP Connect code it must produce
+/// (or, for mandatory content, the element its diagnostics must name).
 type Case = (&'static str, Box<dyn Fn(&mut Value)>, &'static str);
 
 fn invalid_orders() -> Vec<Case> {
@@ -154,131 +154,6 @@ fn invalid_orders() -> Vec<Case> {
             }),
             "INVALID_RESOURCE",
         ),
-        // Step 5: mandatory content.
-        (
-            "no date",
-            Box::new(|o| {
-                o.as_object_mut().unwrap().remove("date");
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "no subject",
-            Box::new(|o| {
-                o.as_object_mut().unwrap().remove("subject");
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "no source",
-            Box::new(|o| {
-                o.as_object_mut().unwrap().remove("source");
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "no target",
-            Box::new(|o| {
-                o.as_object_mut().unwrap().remove("target");
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "no reason",
-            Box::new(|o| {
-                o.as_object_mut().unwrap().remove("reasonCodeableConcept");
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "reason code 3",
-            Box::new(|o| o["reasonCodeableConcept"]["coding"][0]["code"] = json!("3")),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "reason other system",
-            Box::new(|o| {
-                o["reasonCodeableConcept"]["coding"][0]["system"] = json!("http://snomed.info/sct")
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "two reason codings",
-            Box::new(|o| {
-                let c = o["reasonCodeableConcept"]["coding"][0].clone();
-                o["reasonCodeableConcept"]["coding"] = json!([c.clone(), c]);
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "no detail",
-            Box::new(|o| {
-                o.as_object_mut().unwrap().remove("detail");
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "two details",
-            Box::new(
-                |o| o["detail"] = json!([{"reference": "#ad6a2e86-37a8-43c9-b0ae-f2adcff4de3a"}, {"reference": "#ad6a2e86-37a8-43c9-b0ae-f2adcff4de3a"}]),
-            ),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "detail not local",
-            Box::new(|o| o["detail"][0]["reference"] = json!("Basic/1")),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "detail to missing contained",
-            Box::new(|o| o["detail"][0]["reference"] = json!("#nothere")),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "basic code wrong",
-            Box::new(|o| o["contained"][0]["code"]["coding"][0]["code"] = json!("Other")),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "div not xhtml",
-            Box::new(|o| o["contained"][0]["text"]["div"] = json!("<div>no namespace</div>")),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "div malformed",
-            Box::new(|o| {
-                o["contained"][0]["text"]["div"] =
-                    json!("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>open</div>")
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "div empty text",
-            Box::new(|o| {
-                o["contained"][0]["text"]["div"] =
-                    json!("<div xmlns=\"http://www.w3.org/1999/xhtml\">  </div>")
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "div script",
-            Box::new(|o| {
-                o["contained"][0]["text"]["div"] = json!(
-                    "<div xmlns=\"http://www.w3.org/1999/xhtml\">x<script>alert(1)</script></div>"
-                )
-            }),
-            "INVALID_RESOURCE",
-        ),
-        (
-            "text too long",
-            Box::new(|o| {
-                o["contained"][0]["text"]["div"] = json!(format!(
-                    "<div xmlns=\"http://www.w3.org/1999/xhtml\">{}</div>",
-                    "a".repeat(10_001)
-                ))
-            }),
-            "INVALID_RESOURCE",
-        ),
         // Step 6: references.
         (
             "unknown patient",
@@ -329,6 +204,138 @@ fn invalid_orders() -> Vec<Case> {
     ]
 }
 
+/// Spec §4.2 step 5: each missing or wrong piece of mandatory content, and
+/// the element its diagnostics must name (the narrative's XHTML is checked
+/// with the structure, which names it `Order.contained[0].text.div`; the
+/// other narrative rules name it `Basic.text.div`).
+fn mandatory_content() -> Vec<Case> {
+    let div = |o: &mut Value, div: String| o["contained"][0]["text"]["div"] = json!(div);
+    let xhtml = |inner: &str| format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{inner}</div>");
+    vec![
+        (
+            "no date",
+            Box::new(|o| {
+                o.as_object_mut().unwrap().remove("date");
+            }),
+            "Order.date",
+        ),
+        (
+            "no subject",
+            Box::new(|o| {
+                o.as_object_mut().unwrap().remove("subject");
+            }),
+            "Order.subject",
+        ),
+        (
+            "subject without a reference",
+            Box::new(|o| o["subject"] = json!({"display": "Mrs Minnie DAWES"})),
+            "Order.subject.reference",
+        ),
+        (
+            "no source",
+            Box::new(|o| {
+                o.as_object_mut().unwrap().remove("source");
+            }),
+            "Order.source",
+        ),
+        (
+            "no target",
+            Box::new(|o| {
+                o.as_object_mut().unwrap().remove("target");
+            }),
+            "Order.target",
+        ),
+        (
+            "no reason",
+            Box::new(|o| {
+                o.as_object_mut().unwrap().remove("reasonCodeableConcept");
+            }),
+            "Order.reasonCodeableConcept",
+        ),
+        (
+            "reason code 3",
+            Box::new(|o| o["reasonCodeableConcept"]["coding"][0]["code"] = json!("3")),
+            "Order.reasonCodeableConcept.coding.code",
+        ),
+        (
+            "reason other system",
+            Box::new(|o| {
+                o["reasonCodeableConcept"]["coding"][0]["system"] = json!("http://snomed.info/sct")
+            }),
+            "Order.reasonCodeableConcept.coding.system",
+        ),
+        (
+            "two reason codings",
+            Box::new(|o| {
+                let c = o["reasonCodeableConcept"]["coding"][0].clone();
+                o["reasonCodeableConcept"]["coding"] = json!([c.clone(), c]);
+            }),
+            "Order.reasonCodeableConcept",
+        ),
+        (
+            "no detail",
+            Box::new(|o| {
+                o.as_object_mut().unwrap().remove("detail");
+            }),
+            "Order.detail",
+        ),
+        (
+            "two details",
+            Box::new(
+                |o| o["detail"] = json!([{"reference": "#ad6a2e86-37a8-43c9-b0ae-f2adcff4de3a"}, {"reference": "#ad6a2e86-37a8-43c9-b0ae-f2adcff4de3a"}]),
+            ),
+            "Order.detail",
+        ),
+        (
+            "detail not local",
+            Box::new(|o| o["detail"][0]["reference"] = json!("Basic/1")),
+            "Order.detail.reference",
+        ),
+        (
+            "detail to missing contained",
+            Box::new(|o| o["detail"][0]["reference"] = json!("#nothere")),
+            "Order.detail.reference",
+        ),
+        (
+            "basic code wrong",
+            Box::new(|o| o["contained"][0]["code"]["coding"][0]["code"] = json!("Other")),
+            "Basic.code",
+        ),
+        (
+            "no narrative",
+            Box::new(|o| {
+                o["contained"][0].as_object_mut().unwrap().remove("text");
+            }),
+            "text.div",
+        ),
+        (
+            "div not xhtml",
+            Box::new(move |o| div(o, "<div>no namespace</div>".into())),
+            "text.div",
+        ),
+        (
+            "div malformed",
+            Box::new(move |o| div(o, xhtml("<p>open"))),
+            "text.div",
+        ),
+        (
+            "div empty text",
+            Box::new(move |o| div(o, xhtml("  "))),
+            "text.div",
+        ),
+        (
+            "div script",
+            Box::new(move |o| div(o, xhtml("x<script>alert(1)</script>"))),
+            "text.div",
+        ),
+        (
+            "text too long",
+            Box::new(move |o| div(o, xhtml(&"a".repeat(10_001)))),
+            "text.div",
+        ),
+    ]
+}
+
 fn shift_today(days: i64) -> String {
     let d: jiff::civil::Date = today().parse().unwrap();
     d.checked_add(jiff::Span::new().days(days))
@@ -345,6 +352,18 @@ async fn every_invalid_order_gets_its_code_and_nothing_is_stored() {
         let (status, _, body) = send(s.post_order("GPC001", GPC001_ASID, &order)).await;
         assert_eq!(status, 422, "{case}: {body}");
         assert_eq!(error_code(&body), code, "{case}: {body}");
+    }
+    for (case, change, element) in mandatory_content() {
+        let mut order = dawes_order();
+        change(&mut order);
+        let (status, _, body) = send(s.post_order("GPC001", GPC001_ASID, &order)).await;
+        assert_eq!(status, 422, "{case}: {body}");
+        assert_eq!(error_code(&body), "INVALID_RESOURCE", "{case}: {body}");
+        let diagnostics = body["issue"][0]["diagnostics"].as_str().unwrap();
+        assert!(
+            diagnostics.contains(element),
+            "{case}: the diagnostics must name {element}: {diagnostics}"
+        );
     }
     let store = gpc_store::SqliteStore::open(s.dir.path()).unwrap();
     use gpc_store::Store;
@@ -534,7 +553,20 @@ async fn concurrent_duplicates_store_exactly_one_task() {
 async fn accepted_task_is_in_the_inbox_with_provenance() {
     let s = TestServer::start().await;
     let order = order("2", "5", "1", "1", "Seen today &amp; <b>well</b>");
-    let (status, _, body) = send(s.post_order("GPC001", GPC001_ASID, &order)).await;
+    let sent = headers(
+        CREATE,
+        GPC001_ASID,
+        &Jwt::new("organization/*.write", org_record("GPC001")).encode(),
+    );
+    let trace_id = sent["ssp-traceid"].to_str().unwrap().to_owned();
+    let (status, _, body) = send(
+        s.client
+            .post(format!("{}/Order", s.root("GPC001")))
+            .headers(sent)
+            .header("content-type", JSON)
+            .body(order.to_string()),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let store = gpc_store::SqliteStore::open(s.dir.path()).unwrap();
     use gpc_store::Store;
@@ -554,7 +586,7 @@ async fn accepted_task_is_in_the_inbox_with_provenance() {
     assert_eq!(t.provenance.practitioner_name, "Mrs Melissa PARSONS");
     assert_eq!(t.provenance.role_code, "R0260");
     assert_eq!(t.provenance.sender_asid, Y00001_ASID);
-    assert!(uuid::Uuid::parse_str(&t.provenance.trace_id).is_ok());
+    assert_eq!(t.provenance.trace_id, trace_id);
     // Tenant isolation.
     assert!(
         store
@@ -575,4 +607,197 @@ async fn oversized_body_is_413() {
     let (status, _, out) = send(s.post_order_as("GPC001", GPC001_ASID, body, JSON)).await;
     assert_eq!(status, 413, "{out}");
     assert_eq!(out["resourceType"], "OperationOutcome");
+}
+
+/// A request that breaks the rules of two steps of §4.2 at once, and the
+/// answer of the earlier step: status, code and what its diagnostics say
+/// (several steps share a code, so the diagnostics tell them apart).
+struct TwoRules {
+    steps: &'static str,
+    /// The token's scope and requested_record.
+    token: (&'static str, Value),
+    content_type: &'static str,
+    order: Box<dyn Fn(&mut Value)>,
+    status: u16,
+    code: &'static str,
+    says: &'static str,
+}
+
+fn two_rules_at_once() -> Vec<TwoRules> {
+    let org_write = || ("organization/*.write", org_record("GPC001"));
+    // MCVEY, a patient of GPC001 who is not the Order's subject (DAWES).
+    let another_patient = || ("patient/*.write", patient_record("9476719915"));
+    // MACKIN, held at R1A14 and the hub, not at GPC001.
+    let not_held_here = || ("patient/*.write", patient_record("9476719966"));
+    let remove =
+        |key: &'static str| move |o: &mut Value| drop(o.as_object_mut().unwrap().remove(key));
+    vec![
+        TwoRules {
+            steps: "1 (content type) and 2 (not an Order)",
+            token: org_write(),
+            content_type: "application/json",
+            order: Box::new(|o| *o = json!({"resourceType": "Patient"})),
+            status: 415,
+            code: "BAD_REQUEST",
+            says: "Content-Type",
+        },
+        TwoRules {
+            steps: "1 (a token for another patient) and 2 (an id)",
+            token: another_patient(),
+            content_type: JSON,
+            order: Box::new(|o| o["id"] = json!("1")),
+            status: 400,
+            code: "BAD_REQUEST",
+            says: "not the task's subject",
+        },
+        TwoRules {
+            steps: "2 (an id) and 3 (an unknown element)",
+            token: org_write(),
+            content_type: JSON,
+            order: Box::new(|o| {
+                o["id"] = json!("1");
+                o["invalidField"] = json!("x");
+            }),
+            status: 422,
+            code: "BAD_REQUEST",
+            says: "Order.id",
+        },
+        TwoRules {
+            steps: "3 (an unknown element) and 4 (no profile)",
+            token: org_write(),
+            content_type: JSON,
+            order: Box::new(|o| {
+                o["invalidField"] = json!("x");
+                o.as_object_mut().unwrap().remove("meta");
+            }),
+            status: 422,
+            code: "INVALID_RESOURCE",
+            says: "invalidField",
+        },
+        TwoRules {
+            steps: "4 (a wrong profile) and 5 (no date)",
+            token: org_write(),
+            content_type: JSON,
+            order: Box::new(|o| {
+                o["meta"]["profile"] = json!(["http://example.org/x"]);
+                o.as_object_mut().unwrap().remove("date");
+            }),
+            status: 422,
+            code: "INVALID_RESOURCE",
+            says: "meta.profile",
+        },
+        TwoRules {
+            steps: "5 (no date) and 6 (an unknown patient)",
+            token: org_write(),
+            content_type: JSON,
+            order: Box::new(|o| {
+                o.as_object_mut().unwrap().remove("date");
+                o["subject"]["reference"] = json!("Patient/99");
+            }),
+            status: 422,
+            code: "INVALID_RESOURCE",
+            says: "Order.date",
+        },
+        TwoRules {
+            steps: "6 (an unknown source) and 7 (yesterday's date)",
+            token: org_write(),
+            content_type: JSON,
+            order: Box::new(|o| {
+                o["source"]["reference"] = json!("Organization/999");
+                o["date"] = json!(shift_today(-1));
+            }),
+            status: 422,
+            code: "REFERENCE_NOT_FOUND",
+            says: "Order.source",
+        },
+        TwoRules {
+            steps: "6 (another target) and 7 (a deceased patient)",
+            token: org_write(),
+            content_type: JSON,
+            order: Box::new(|o| {
+                o["target"]["reference"] = json!("Organization/2");
+                o["subject"]["reference"] = json!("Patient/6");
+            }),
+            status: 422,
+            code: "INVALID_RESOURCE",
+            says: "Order.target",
+        },
+        // The patient/*.write subject rule is a rule of §3, step 1, however
+        // late the Order fails.
+        TwoRules {
+            steps: "1 (a token for another patient) and 3 (an unknown element)",
+            token: another_patient(),
+            content_type: JSON,
+            order: Box::new(|o| o["invalidField"] = json!("x")),
+            status: 400,
+            code: "BAD_REQUEST",
+            says: "not the task's subject",
+        },
+        TwoRules {
+            steps: "1 (a token for another patient) and 5 (no date)",
+            token: another_patient(),
+            content_type: JSON,
+            order: Box::new(remove("date")),
+            status: 400,
+            code: "BAD_REQUEST",
+            says: "not the task's subject",
+        },
+        TwoRules {
+            steps: "1 (a token for a patient not held here) and 5 (no subject)",
+            token: not_held_here(),
+            content_type: JSON,
+            order: Box::new(remove("subject")),
+            status: 400,
+            code: "BAD_REQUEST",
+            says: "not the task's subject",
+        },
+        TwoRules {
+            steps: "1 (a token for another patient) and 7 (yesterday's date)",
+            token: another_patient(),
+            content_type: JSON,
+            order: Box::new(|o| o["date"] = json!(shift_today(-1))),
+            status: 400,
+            code: "BAD_REQUEST",
+            says: "not the task's subject",
+        },
+    ]
+}
+
+#[tokio::test]
+async fn two_rules_broken_at_once_get_the_earlier_steps_error() {
+    let s = TestServer::start().await;
+    let url = format!("{}/Order", s.root("GPC001"));
+    for case in two_rules_at_once() {
+        let mut order = dawes_order();
+        (case.order)(&mut order);
+        let (scope, record) = case.token;
+        let jwt = Jwt::new(scope, record).encode();
+        let req = s
+            .client
+            .post(&url)
+            .headers(headers(CREATE, GPC001_ASID, &jwt))
+            .header("content-type", case.content_type)
+            .body(order.to_string());
+        let (status, _, body) = send(req).await;
+        let steps = case.steps;
+        assert_eq!(status, case.status, "steps {steps}: {body}");
+        assert_eq!(error_code(&body), case.code, "steps {steps}: {body}");
+        let diagnostics = body["issue"][0]["diagnostics"].as_str().unwrap();
+        assert!(
+            diagnostics.contains(case.says),
+            "steps {steps}: expected '{}' in {diagnostics}",
+            case.says
+        );
+    }
+    // A token for the subject itself is fine.
+    let jwt = Jwt::new("patient/*.write", patient_record("9476719931")).encode();
+    let (status, _, body) = send(
+        s.client
+            .post(&url)
+            .headers(headers(CREATE, GPC001_ASID, &jwt))
+            .header("content-type", JSON)
+            .body(dawes_order().to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
 }

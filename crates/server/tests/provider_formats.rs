@@ -79,6 +79,64 @@ async fn unsupported_types_are_415_in_json() {
     expect_error(req, 415, "BAD_REQUEST").await;
 }
 
+/// Every GET of the provider, with the interaction it needs.
+fn every_get() -> Vec<(String, &'static str)> {
+    vec![
+        ("/metadata".into(), METADATA),
+        ("/Patient/2".into(), READ_PATIENT),
+        (
+            format!("/Patient?identifier={NHS_SYSTEM}|9476719931"),
+            SEARCH_PATIENT,
+        ),
+        ("/Organization/1".into(), READ_ORG),
+        (
+            format!("/Organization?identifier={ODS_SYSTEM}|GPC001"),
+            SEARCH_ORG,
+        ),
+        ("/Practitioner/1".into(), READ_PRACTITIONER),
+        (
+            "/Practitioner?identifier=http://fhir.nhs.net/Id/sds-user-id|G13579135".into(),
+            SEARCH_PRACTITIONER,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_content_type_that_is_not_fhir_is_415_on_a_get_too() {
+    let s = TestServer::start().await;
+    for (path, interaction) in every_get() {
+        for ct in [
+            "application/json",
+            "application/xml",
+            "text/xml",
+            "text/plain",
+            "application/json+fhir;charset=latin1",
+        ] {
+            let req = s.get(&path, interaction).header("content-type", ct);
+            let body = expect_error(req, 415, "BAD_REQUEST").await;
+            assert_eq!(body["issue"][0]["code"], "not-supported", "{path} {ct}");
+            assert!(
+                body["issue"][0]["diagnostics"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Content-Type"),
+                "{path} {ct}: {body}"
+            );
+        }
+        // The two FHIR types are fine, and without Accept or _format the
+        // answer follows the Content-Type.
+        let (status, h, body) = raw(s.get(&path, interaction).header("content-type", JSON)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(h["content-type"], "application/json+fhir;charset=utf-8");
+        let (status, h, body) = raw(s
+            .get(&path, interaction)
+            .header("content-type", "application/xml+fhir;charset=utf-8"))
+        .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(h["content-type"], "application/xml+fhir;charset=utf-8");
+    }
+}
+
 #[tokio::test]
 async fn errors_follow_the_negotiated_format() {
     let s = TestServer::start().await;
@@ -161,8 +219,13 @@ async fn malformed_xml_and_dtds_are_refused() {
         "not xml at all".to_string(),
     ] {
         let req = s.post_order_as("GPC001", GPC001_ASID, body.clone(), XML);
-        let (status, _, text) = raw(req).await;
+        let (status, h, text) = raw(req).await;
         assert_eq!(status, 400, "{body}: {text}");
+        // Answered in the request's format, as an OperationOutcome.
+        assert_eq!(h["content-type"], "application/xml+fhir;charset=utf-8");
+        let outcome = gpc_fhir::parse_body(text.as_bytes(), gpc_fhir::Format::Xml).unwrap();
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{text}");
+        assert_eq!(error_code(&outcome), "BAD_REQUEST", "{body}: {text}");
         assert!(!text.contains("root:"), "no file content leaks");
     }
 }

@@ -267,15 +267,42 @@ async fn invalid_fhir_resources_in_claims_are_unprocessable() {
     }
 }
 
+/// The answer to a token whose `iat` is `now + iat_offset` (and `exp` 300 s
+/// later), where `now` is the server's clock when it checked the token:
+/// only answers to requests that began and ended within one clock second
+/// count, as the server reads the clock somewhere in between.
+async fn answer_at(s: &TestServer, iat_offset: i64) -> (u16, Value) {
+    for _ in 0..20 {
+        let now = jiff::Timestamp::now().as_second();
+        let mut jwt = valid();
+        jwt.claims["iat"] = json!(now + iat_offset);
+        jwt.claims["exp"] = json!(now + iat_offset + 300);
+        let answer = metadata_claims(s, &jwt.claims).await;
+        if jiff::Timestamp::now().as_second() == now {
+            return answer;
+        }
+    }
+    panic!("no request fitted within one clock second in 20 tries");
+}
+
 #[tokio::test]
-async fn clock_skew_of_five_seconds_is_allowed() {
+async fn clock_skew_is_five_seconds_each_way() {
     let s = TestServer::start().await;
-    let now = jiff::Timestamp::now().as_second();
-    let mut jwt = valid();
-    jwt.claims["iat"] = json!(now + 3);
-    jwt.claims["exp"] = json!(now + 303);
-    let (status, body) = metadata_claims(&s, &jwt.claims).await;
-    assert_eq!(status, 200, "{body}");
+    let (status, body) = answer_at(&s, 5).await;
+    assert_eq!(status, 200, "iat 5 s in the future: {body}");
+    let refused = answer_at(&s, 6).await;
+    assert_code(refused.clone(), 400, "BAD_REQUEST", "iat 6 s in the future");
+    assert!(
+        refused.1.to_string().contains("'iat' is in the future"),
+        "{}",
+        refused.1
+    );
+    // exp 5 s, then 6 s, in the past.
+    let (status, body) = answer_at(&s, -305).await;
+    assert_eq!(status, 200, "exp 5 s ago: {body}");
+    let refused = answer_at(&s, -306).await;
+    assert_code(refused.clone(), 400, "BAD_REQUEST", "exp 6 s ago");
+    assert!(refused.1.to_string().contains("expired"), "{}", refused.1);
 }
 
 #[tokio::test]
@@ -336,6 +363,7 @@ async fn create_task_scopes() {
         ("patient/*.read", patient_record("9476719931")),
         ("organization/*.write", org_record("R1A14")),
         ("patient/*.write", patient_record("9476719915")),
+        ("patient/*.write", patient_record("9000000184")),
         ("patient/*.write", org_record("GPC001")),
     ] {
         expect_error(post(scope, record), 400, "BAD_REQUEST").await;

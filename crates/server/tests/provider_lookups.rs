@@ -272,3 +272,65 @@ async fn reads_and_unknown_ids() {
     // A patient held on another system is not found here.
     expect_error(s.get("/Patient/7", READ_PATIENT), 404, "PATIENT_NOT_FOUND").await;
 }
+
+/// The GP Connect error code of an answer in either format.
+fn code_in(body: &str, format: gpc_fhir::Format) -> String {
+    let outcome = gpc_fhir::parse_body(body.as_bytes(), format).unwrap();
+    error_code(&outcome)
+}
+
+#[tokio::test]
+async fn an_invalid_nhs_number_in_the_search_and_the_token_is_invalid_nhs_number() {
+    // As the official suite sends it: the token's requested_record carries
+    // the number searched for, invalid as it is.
+    let s = TestServer::start().await;
+    let formats = [
+        ("json", gpc_fhir::Format::Json, JSON),
+        ("xml", gpc_fhir::Format::Xml, XML),
+    ];
+    for nhs in ["9000000184", "947671993", "94767199311"] {
+        for (param, format, mime) in formats {
+            let query = format!("identifier={NHS_SYSTEM}|{nhs}&_format={param}");
+            let resp = patient_search(&s, &query, nhs).send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{nhs} {param}");
+            let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(content_type.starts_with(mime), "{content_type}");
+            let body = resp.text().await.unwrap();
+            assert_eq!(
+                code_in(&body, format),
+                "INVALID_NHS_NUMBER",
+                "{nhs} {param}: {body}"
+            );
+        }
+        // The parameter is refused first whatever number the token carries.
+        expect_error(
+            patient_search(&s, &format!("identifier={NHS_SYSTEM}|{nhs}"), "1234567890"),
+            400,
+            "INVALID_NHS_NUMBER",
+        )
+        .await;
+    }
+    // A valid search with an invalid number in the token: the token's error.
+    let body = expect_error(
+        patient_search(
+            &s,
+            &format!("identifier={NHS_SYSTEM}|9476719931"),
+            "9000000184",
+        ),
+        400,
+        "BAD_REQUEST",
+    )
+    .await;
+    let diagnostics = body["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(diagnostics.contains("requested_record"), "{diagnostics}");
+    // So is a read, whose path carries no NHS number to compare.
+    let jwt = Jwt::new("patient/*.read", patient_record("9000000184")).encode();
+    expect_error(
+        s.client
+            .get(format!("{}/Patient/2", s.root("GPC001")))
+            .headers(headers(READ_PATIENT, GPC001_ASID, &jwt)),
+        400,
+        "BAD_REQUEST",
+    )
+    .await;
+}

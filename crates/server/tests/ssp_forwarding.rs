@@ -331,3 +331,22 @@ async fn redirects_from_the_provider_are_passed_back_not_followed() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(decoy.hits(), 0);
 }
+
+#[tokio::test]
+async fn a_search_for_an_invalid_nhs_number_gets_the_providers_answer_through_the_ssp() {
+    // The token's requested_record carries the same invalid number: the SSP
+    // checks the requesting organisation, not the record, so it forwards,
+    // and the provider's INVALID_NHS_NUMBER comes back.
+    let s = TestServer::start().await;
+    let root = s.root("GPC001");
+    let mut h = hub_to_gpc001(SEARCH_PATIENT);
+    let jwt = Jwt::new("patient/*.read", patient_record("9000000184")).encode();
+    h.insert("authorization", format!("Bearer {jwt}").parse().unwrap());
+    let target = format!("{root}/Patient?identifier={NHS_SYSTEM}|9000000184");
+    expect_error(
+        client().get(ssp_url(&s.base, &target)).headers(h),
+        400,
+        "INVALID_NHS_NUMBER",
+    )
+    .await;
+}

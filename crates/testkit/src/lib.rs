@@ -63,6 +63,17 @@ impl TestServer {
     /// config listens on a free loopback port. A new store gets the demo
     /// region, as `gpc-tasks serve` gives it, unless `config` seeds another.
     pub async fn start_with(dir: TempDir, config: ServerConfig) -> Self {
+        Self::start_adjusted(dir, config, |_| {}).await
+    }
+
+    /// [`TestServer::start_with`], with `adjust` applied to the bound
+    /// server's state before it serves: a test puts a store that fails in
+    /// its chosen way in front of the real one, say.
+    pub async fn start_adjusted(
+        dir: TempDir,
+        config: ServerConfig,
+        adjust: impl FnOnce(&mut gpc_server::state::AppState),
+    ) -> Self {
         let seed = config
             .seed
             .clone()
@@ -74,6 +85,8 @@ impl TestServer {
         })
         .await
         .expect("server starts");
+        let mut running = running;
+        adjust(&mut running.state);
         let base = running.public_url.clone();
         let state = running.state.clone();
         let (stop, stopped) = oneshot::channel::<()>();

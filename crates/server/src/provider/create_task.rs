@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use gpc_domain::audit::AuditRecord;
 use gpc_domain::jwt::AuditClaims;
 use gpc_domain::new_task::{FreshIds, Sender, task_from_order};
-use gpc_domain::order_rules::{london_today, validate_order};
+use gpc_domain::order_rules::{check_record_is_subject, london_today, validate_order};
 use gpc_domain::reference::Organisation;
 use gpc_domain::task::BusinessIdentifier;
 use gpc_domain::{Asid, ProviderError, Region};
@@ -34,13 +34,18 @@ pub async fn create_task(
     request: CreateRequest<'_>,
     audit: AuditRecord,
 ) -> Result<(FhirReply, String), ProviderError> {
-    let body = gpc_fhir::parse_body(request.body, request.body_format)
-        .map_err(|e| ProviderError::BadRequest(e.to_string()))?;
+    let body = gpc_fhir::parse_body(request.body, request.body_format);
+    // Step 1 still: the token's patient against the subject, before the
+    // body's own checks (steps 2 to 7).
+    check_record_is_subject(
+        request.claims,
+        body.as_ref().ok(),
+        request.tenant,
+        request.region,
+    )?;
+    let body = body.map_err(|e| ProviderError::BadRequest(e.to_string()))?;
     let now = jiff::Timestamp::now();
     let order = validate_order(body, request.tenant, request.region, london_today(now))?;
-    request
-        .claims
-        .check_task_subject(&order.patient.nhs_number)?;
     let extra_keys = if_none_exist(request.headers)?.into_iter().collect();
     let sender = Sender {
         claims: request.claims,

@@ -207,24 +207,44 @@ async fn process(
             Ok((reply, false))
         }
         other => {
-            let reply = lookup(state, &region, tenant, &claims, &other, query, format)?;
+            // §3.4: a Content-Type that is not a FHIR type is refused on
+            // every request, a GET without a body included.
+            let content_types = body_format(&parts.headers).and(format);
+            let reply = lookup(
+                state,
+                &region,
+                tenant,
+                &claims,
+                &other,
+                query,
+                content_types,
+            )?;
             Ok((reply, false))
         }
     }
 }
 
 /// The body of a create, up to [`MAX_BODY_BYTES`], with its format: a body
-/// without a Content-Type is a 415, no body at all a 400.
+/// without a Content-Type is a 415, no body at all a 400. Only a body over
+/// the limit is a 413: one whose framing is broken (an invalid chunk, a
+/// connection that ends before its Content-Length) is a 400.
 async fn read_body(
     body: Body,
     format: Option<Format>,
 ) -> Result<(axum::body::Bytes, Format), ProviderError> {
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| {
-            ProviderError::PayloadTooLarge(format!(
-                "the request body is larger than {MAX_BODY_BYTES} bytes"
-            ))
+        .map_err(|e| {
+            if over_the_limit(&e) {
+                ProviderError::PayloadTooLarge(format!(
+                    "the request body is larger than {MAX_BODY_BYTES} bytes"
+                ))
+            } else {
+                ProviderError::BadRequest(
+                    "the request body could not be read: its framing is malformed or it ended early"
+                        .into(),
+                )
+            }
         })?;
     let format = format.ok_or_else(|| {
         if bytes.is_empty() {
@@ -236,6 +256,19 @@ async fn read_body(
         }
     })?;
     Ok((bytes, format))
+}
+
+/// Whether reading a body failed on [`MAX_BODY_BYTES`], rather than on the
+/// connection (the limit's error is wrapped once by axum).
+fn over_the_limit(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// The request body's format: `None` when no Content-Type was sent, 415 when

@@ -60,6 +60,25 @@ pub enum NoAnswer {
 /// Writes `request` (a whole request, `Connection: close` included) and
 /// reads the answer until the server closes, within `deadline`.
 pub async fn exchange(addr: &str, request: &[u8], deadline: Duration) -> Result<Answer, NoAnswer> {
+    exchange_with(addr, request, false, deadline).await
+}
+
+/// [`exchange`], closing the client's sending side once `request` is
+/// written: the server reads the end of the stream where it expects more.
+pub async fn exchange_half_closed(
+    addr: &str,
+    request: &[u8],
+    deadline: Duration,
+) -> Result<Answer, NoAnswer> {
+    exchange_with(addr, request, true, deadline).await
+}
+
+async fn exchange_with(
+    addr: &str,
+    request: &[u8],
+    close_sending: bool,
+    deadline: Duration,
+) -> Result<Answer, NoAnswer> {
     let work = async {
         let Ok(mut stream) = TcpStream::connect(addr).await else {
             return Err(NoAnswer::Closed);
@@ -67,6 +86,9 @@ pub async fn exchange(addr: &str, request: &[u8], deadline: Duration) -> Result<
         // The server may answer and close before reading a large request to
         // its end; what it answered is what counts.
         let _ = stream.write_all(request).await;
+        if close_sending {
+            let _ = stream.shutdown().await;
+        }
         let mut raw = Vec::new();
         let mut buf = [0u8; 16 * 1024];
         loop {
@@ -77,6 +99,41 @@ pub async fn exchange(addr: &str, request: &[u8], deadline: Duration) -> Result<
             }
         }
         parse(&raw).ok_or(NoAnswer::Closed)
+    };
+    tokio::time::timeout(deadline, work)
+        .await
+        .unwrap_or(Err(NoAnswer::TimedOut))
+}
+
+/// Reads one answer from a connection that stays open (a kept-alive one),
+/// its body framed by Content-Length or chunked, within `deadline`.
+pub async fn next_answer(stream: &mut TcpStream, deadline: Duration) -> Result<Answer, NoAnswer> {
+    let work = async {
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+                let body = &raw[split + 4..];
+                let complete = if head.contains("transfer-encoding: chunked") {
+                    body.ends_with(b"0\r\n\r\n")
+                } else {
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    body.len() >= length
+                };
+                if complete {
+                    return parse(&raw).ok_or(NoAnswer::Closed);
+                }
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return Err(NoAnswer::Closed),
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
     };
     tokio::time::timeout(deadline, work)
         .await

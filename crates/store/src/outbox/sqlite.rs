@@ -149,6 +149,9 @@ CREATE UNIQUE INDEX sent_timeline_update ON sent_timeline (update_id)
 
 pub struct SqliteOutbox {
     conn: Arc<Mutex<Connection>>,
+    /// For the reads, so that a page or an update looking up its task does
+    /// not wait behind a commit's fsync on `conn` (WAL lets them run beside it).
+    reader: Arc<Mutex<Connection>>,
     /// Reported changes waiting for the next transaction: see `apply_remote`.
     reported: Arc<Mutex<Vec<Reported>>>,
 }
@@ -172,8 +175,17 @@ impl SqliteOutbox {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err)?;
         migrate(&mut conn)?;
+        let reader = Connection::open_with_flags(
+            data_dir.join(OUTBOX_FILE),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_err)?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
             reported: Arc::default(),
         })
     }
@@ -182,14 +194,29 @@ impl SqliteOutbox {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("outbox task failed: {e}")))?
+        on(&self.conn, f).await
     }
+
+    /// `f` on the read connection: it must not write.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        on(&self.reader, f).await
+    }
+}
+
+async fn on<T: Send + 'static>(
+    conn: &Arc<Mutex<Connection>>,
+    f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let conn = Arc::clone(conn);
+    tokio::task::spawn_blocking(move || {
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| StoreError::Other(format!("outbox task failed: {e}")))?
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -470,12 +497,12 @@ impl Outbox for SqliteOutbox {
 
     async fn get(&self, id: &str) -> Result<Option<SentTask>, StoreError> {
         let id = id.to_owned();
-        self.run(move |conn| get_sent(conn, &id)).await
+        self.read(move |conn| get_sent(conn, &id)).await
     }
 
     async fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
         let id = id.to_owned();
-        self.run(move |conn| {
+        self.read(move |conn| {
             query(
                 conn,
                 concat!(
@@ -492,7 +519,7 @@ impl Outbox for SqliteOutbox {
 
     async fn list(&self, from_ods: &OdsCode, limit: usize) -> Result<Vec<SentTask>, StoreError> {
         let from = from_ods.as_str().to_owned();
-        self.run(move |conn| {
+        self.read(move |conn| {
             query(
                 conn,
                 concat!(
@@ -533,7 +560,7 @@ impl Outbox for SqliteOutbox {
         provider_task_id: &str,
     ) -> Result<Option<SentTask>, StoreError> {
         let (from, provider_task_id) = (from_ods.as_str().to_owned(), provider_task_id.to_owned());
-        self.run(move |conn| {
+        self.read(move |conn| {
             query(conn, FIND_DELIVERED, params![from, provider_task_id], |r| {
                 decode_sent(r)
             })
@@ -581,7 +608,7 @@ impl Outbox for SqliteOutbox {
 
     async fn sent_timeline(&self, id: &str) -> Result<Vec<TimelineEntry>, StoreError> {
         let id = id.to_owned();
-        self.run(move |conn| {
+        self.read(move |conn| {
             query(
                 conn,
                 concat!(sent_entry_select!(), "?1 ORDER BY version"),
@@ -693,7 +720,7 @@ impl Outbox for SqliteOutbox {
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.run(|conn| {
+        self.read(|conn| {
             // A cancellation being sent is leased: due again only when the
             // lease runs out (its worker died).
             let next: Option<i64> = conn
