@@ -66,7 +66,7 @@ enum Command {
         #[command(flatten)]
         consumer: send_commands::ConsumerArgs,
         #[command(flatten)]
-        auth: auth_args::AuthArgs,
+        auth: Box<auth_args::AuthArgs>,
     },
     /// Run only the provider endpoints, configured by a TOML file (see README).
     Provider {

@@ -179,6 +179,7 @@ impl Refusal {
     fn response(self, clear: Option<axum::http::HeaderValue>) -> Response {
         let detail = match &self {
             Refusal::IdToken(d)
+            | Refusal::NotExchanged(d)
             | Refusal::UserInfo(d)
             | Refusal::Unreachable(d)
             | Refusal::Internal(d) => d.as_str(),

@@ -205,7 +205,7 @@ impl Agent {
             .follow_until(to_form, "\u{0}")
             .await
             .err()
-            .expect("the provider's login form");
+            .unwrap_or_else(|| panic!("the provider's login form"));
         assert!(form.body.contains(r#"name="login""#), "{}", form.body);
         let submitted = self
             .post(
