@@ -165,6 +165,9 @@ impl ConfigFile {
             database_url: self.database_url,
             limits: gpc_server::limits::Limits::from_env()?,
             seed: Some(gpc_directory::demo_region()),
+            // The parts run apart have no web UI.
+            auth: gpc_web::AuthMode::Demo,
+            sessions: gpc_web::SessionLimits::default(),
         })
     }
 }

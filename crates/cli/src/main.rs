@@ -3,6 +3,7 @@
 // The unit tests' crate sees every dev-dependency, which the integration tests use.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
+mod auth_args;
 mod commands;
 mod config_file;
 mod data;
@@ -64,6 +65,8 @@ enum Command {
         ssp: spine_args::SspArgs,
         #[command(flatten)]
         consumer: send_commands::ConsumerArgs,
+        #[command(flatten)]
+        auth: Box<auth_args::AuthArgs>,
     },
     /// Run only the provider endpoints, configured by a TOML file (see README).
     Provider {
@@ -348,7 +351,9 @@ fn run() -> ExitCode {
                 tls,
                 ssp,
                 consumer,
+                auth,
             } => {
+                let (auth, sessions) = auth.config()?;
                 let config = gpc_server::ServerConfig {
                     listen,
                     public_url,
@@ -360,6 +365,8 @@ fn run() -> ExitCode {
                     consumer: Some(consumer.config()),
                     limits: gpc_server::limits::Limits::from_env()?,
                     seed: Some(gpc_directory::demo_region()),
+                    auth,
+                    sessions,
                 };
                 commands::serve(config).await
             }

@@ -309,7 +309,7 @@ pub async fn send(data: &DataArgs, net: &NetworkArgs, args: SendArgs) -> Result<
     let events = engine.subscribe();
     let sending = engine
         .send(SendRequest {
-            user: args.user,
+            user: gpc_consumer::Who::Sds(args.user),
             from: args.from,
             patient: args.patient,
             task_type: args.task_type,
@@ -484,7 +484,10 @@ pub async fn cancel(
 ) -> Result<ExitCode, String> {
     let engine = engine(data, net).await?;
     let mut events = engine.subscribe();
-    let task = match engine.cancel(id, user, reason).await {
+    let task = match engine
+        .cancel(id, &gpc_consumer::Who::Sds(user.to_owned()), reason)
+        .await
+    {
         Ok(task) => task,
         Err(SendError::Refused(why) | SendError::NotFound(why)) => {
             eprintln!("error: {why}");

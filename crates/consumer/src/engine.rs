@@ -69,8 +69,7 @@ impl EngineConfig {
 /// What a person asked to send.
 #[derive(Debug, Clone)]
 pub struct SendRequest {
-    /// The user's SDS user id.
-    pub user: String,
+    pub user: Who,
     /// The sending organisation; the user's own when `None`.
     pub from: Option<String>,
     /// The NHS number as typed (spaces allowed).
@@ -79,6 +78,16 @@ pub struct SendRequest {
     pub text: String,
     /// The recipient; the patient's registered practice when `None`.
     pub to: Option<String>,
+}
+
+/// The person sending or cancelling.
+#[derive(Debug, Clone)]
+pub enum Who {
+    /// A user of the reference data, by SDS user id (the CLI, the demo sign-in).
+    Sds(String),
+    /// A user as their sign-in named them (CIS2): taken as given, whether or
+    /// not the reference data has them (sign-in.md §3).
+    SignedIn(Practitioner),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,6 +187,20 @@ impl Engine {
         let _ = self.inner.events.send(StatusEvent::of(task, detail));
     }
 
+    /// Who acts, at `from`: a signed-in user as they are (at their own
+    /// organisation only), a user of the reference data by their record.
+    pub fn acting(&self, who: &Who, from: Option<&str>) -> Result<Practitioner, SendError> {
+        match who {
+            Who::Sds(id) => self.user(id, from),
+            Who::SignedIn(p) => match from {
+                Some(ods) if ods != p.organisation.as_str() => Err(SendError::InvalidInput(
+                    format!("user {} does not work for {ods}", p.sds_user_id),
+                )),
+                _ => Ok(p.clone()),
+            },
+        }
+    }
+
     /// The user's practitioner record at `from` (or their first record).
     pub fn user(&self, sds_user_id: &str, from: Option<&str>) -> Result<Practitioner, SendError> {
         let region = self.inner.reference.current();
@@ -224,7 +247,7 @@ impl Engine {
             Some(f) => Some(parse_ods(f)?),
             None => None,
         };
-        let user = self.user(&request.user, from_code.as_ref().map(OdsCode::as_str))?;
+        let user = self.acting(&request.user, from_code.as_ref().map(OdsCode::as_str))?;
         let from_ods = from_code.unwrap_or_else(|| user.organisation.clone());
         let directory = &self.inner.directory;
         let from_org = directory

@@ -39,6 +39,11 @@ pub fn token(requester: &Requester, scope: Scope, record: Record<'_>, now: i64) 
             "identifier": [{"system": ODS_ORGANIZATION_CODE, "value": ods}]
         }),
     };
+    // A CIS2 user has no title, and FHIR allows no empty strings.
+    let mut name = json!({"family": [requester.family], "given": [requester.given]});
+    if !requester.title.is_empty() {
+        name["prefix"] = json!([requester.title]);
+    }
     let claims = json!({
         "iss": requester.system_url,
         "sub": requester.user_id,
@@ -64,7 +69,7 @@ pub fn token(requester: &Requester, scope: Scope, record: Record<'_>, now: i64) 
             "resourceType": "Practitioner",
             "id": requester.user_id,
             "identifier": [{"system": SDS_USER_ID, "value": requester.user_sds_id}],
-            "name": {"family": [requester.family], "given": [requester.given], "prefix": [requester.title]},
+            "name": name,
             "practitionerRole": [{"role": {"coding": [{
                 "system": SDS_JOB_ROLE,
                 "code": requester.role_code,

@@ -8,5 +8,5 @@ pub mod order_builder;
 pub mod spine_client;
 mod task_updates;
 
-pub use engine::{Engine, EngineConfig, SendError, SendRequest};
+pub use engine::{Engine, EngineConfig, SendError, SendRequest, Who};
 pub use events::StatusEvent;

@@ -94,7 +94,7 @@ impl Engine {
     pub async fn cancel(
         &self,
         id: &str,
-        user_sds_id: &str,
+        who: &crate::engine::Who,
         reason: &str,
     ) -> Result<SentTask, SendError> {
         check_text(reason)
@@ -104,7 +104,7 @@ impl Engine {
             .get(id)
             .await?
             .ok_or_else(|| SendError::NotFound(format!("there is no sent task {id}")))?;
-        let user = self.user(user_sds_id, Some(task.from_ods.as_str()))?;
+        let user = self.acting(who, Some(task.from_ods.as_str()))?;
         let now = Timestamp::now();
         let cancellation = Cancellation {
             identifier: format!("urn:uuid:{}", uuid::Uuid::new_v4()),

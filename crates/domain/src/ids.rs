@@ -146,6 +146,20 @@ impl fmt::Display for Asid {
     }
 }
 
+/// As its text; read back through `parse`, so a stored code is as valid as a typed one.
+impl serde::Serialize for OdsCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for OdsCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        OdsCode::parse(&text).ok_or_else(|| serde::de::Error::custom("not an ODS code"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

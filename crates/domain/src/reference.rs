@@ -140,8 +140,11 @@ pub struct Practitioner {
 }
 
 impl Practitioner {
+    /// A CIS2 user has no title: no leading space for them.
     pub fn display_name(&self) -> String {
         format!("{} {} {}", self.title, self.given, self.family)
+            .trim_start()
+            .to_owned()
     }
 }
 

@@ -47,6 +47,9 @@ pub struct ServerConfig {
     /// directory or database): the CLI gives the demo region. `None` leaves
     /// an empty store empty.
     pub seed: Option<ReferenceData>,
+    /// How people sign in to the web UI, and how long they stay signed in.
+    pub auth: gpc_web::AuthMode,
+    pub sessions: gpc_web::SessionLimits,
 }
 
 /// Where the sending engine finds the SSP and the directory: the server's
@@ -105,6 +108,8 @@ impl Default for ServerConfig {
             database_url: None,
             limits: limits::Limits::default(),
             seed: None,
+            auth: gpc_web::AuthMode::Demo,
+            sessions: gpc_web::SessionLimits::default(),
         }
     }
 }
@@ -124,6 +129,9 @@ pub fn router(state: AppState, parts: Parts) -> Router {
             received: state.received.clone(),
             changed: state.changed.clone(),
             announce_changes: state.announce_changes,
+            auth: state.auth.clone(),
+            sessions: state.sessions,
+            https: state.public_url.starts_with("https://"),
         })
     });
     app = if parts.provider {
@@ -261,6 +269,8 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         outbox,
         claim_cache: Arc::default(),
         conformance_cache: Arc::default(),
+        auth: config.auth.clone(),
+        sessions: config.sessions,
     };
     Ok(Running {
         addr,

@@ -45,6 +45,9 @@ pub struct AppState {
     pub claim_cache: Arc<gpc_domain::jwt::ClaimCache>,
     /// The provider's Conformance bodies, rendered once per root and format.
     pub conformance_cache: Arc<crate::provider::resources::ConformanceCache>,
+    /// The web UI's sign-in and its sessions' limits.
+    pub auth: gpc_web::AuthMode,
+    pub sessions: gpc_web::SessionLimits,
 }
 
 impl AppState {

@@ -10,6 +10,7 @@
 pub mod outbox;
 mod postgres;
 mod rows;
+pub mod sessions;
 mod sqlite;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
@@ -27,6 +28,7 @@ use gpc_domain::updates::OutgoingUpdate;
 use gpc_domain::{Asid, OdsCode};
 use jiff::Timestamp;
 use outbox::{Outbox, PostgresOutbox, SqliteOutbox};
+use sessions::{PendingSignIn, WebSession};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -202,6 +204,34 @@ pub trait Store: Send + Sync + 'static {
     async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError>;
 
     async fn count_tasks(&self, tenant: &OdsCode) -> Result<u64, StoreError>;
+
+    /// Records a new session; sessions and sign-ins that ended before its
+    /// start are deleted on the way.
+    async fn start_session(&self, session: &WebSession) -> Result<(), StoreError>;
+
+    /// The session under `key` if it is live at `now`, its idle end moved to
+    /// `now + idle` (never past its absolute end). A session that has ended
+    /// is deleted and is `None`, as an unknown key is.
+    async fn resume_session(
+        &self,
+        key: &str,
+        now: Timestamp,
+        idle: std::time::Duration,
+    ) -> Result<Option<WebSession>, StoreError>;
+
+    /// Ends the session under `key` for every instance; whether there was one.
+    async fn end_session(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Records a sign-in that has gone to the provider.
+    async fn save_sign_in(&self, sign_in: &PendingSignIn) -> Result<(), StoreError>;
+
+    /// Takes (deletes and returns) the sign-in under `key`, so that a
+    /// callback is used once; `None` when unknown or expired at `now`.
+    async fn take_sign_in(
+        &self,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingSignIn>, StoreError>;
 
     /// Queues an audit record; never blocks the request path. Written with the next group commit.
     fn record_audit(&self, record: AuditRecord);

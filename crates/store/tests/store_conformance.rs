@@ -20,9 +20,11 @@ use gpc_domain::lifecycle::{
 use gpc_domain::reference::ReferenceData;
 use gpc_domain::task::{NewTask, ReceivedTask};
 use gpc_domain::updates::{OutgoingUpdate, ReceivedUpdate, UpdateStatus, Wire};
+use gpc_store::sessions::{PendingSignIn, WebSession};
 use gpc_store::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// One test's own storage. `open` may be called again after the previous
 /// store is dropped, to check what survived, or while it is open, as a
@@ -1354,6 +1356,129 @@ mod suite {
             assert_eq!(store.reference_data().await.unwrap(), expected);
         }
     }
+
+    fn session(key: &str, start: i64, idle_secs: i64, max_secs: i64) -> WebSession {
+        WebSession {
+            key: key.into(),
+            user: format!(r#"{{"sds_user_id":"{key}-user"}}"#),
+            created_at: at(start),
+            idle_until: at(start + idle_secs),
+            expires_at: at(start + max_secs),
+        }
+    }
+
+    /// A session made through one store is found through a second open on
+    /// the same storage (another instance), and after a reopen (a restart);
+    /// ending it through either ends it for both.
+    pub async fn a_session_is_known_to_every_instance_until_it_ends(backend: &dyn Backend) {
+        let a = backend.open().await;
+        let b = backend.open().await;
+        let idle = Duration::from_secs(60);
+        a.start_session(&session("k1", 0, 60, 3600)).await.unwrap();
+        let found = b.resume_session("k1", at(10), idle).await.unwrap().unwrap();
+        assert_eq!(found.user, r#"{"sds_user_id":"k1-user"}"#);
+        assert_eq!(found.created_at, at(0));
+        assert_eq!(found.idle_until, at(70), "a request moves the idle end on");
+        assert_eq!(found.expires_at, at(3600));
+        assert!(
+            b.resume_session("other", at(10), idle)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(a);
+        drop(b);
+        let c = backend.open().await;
+        assert!(
+            c.resume_session("k1", at(20), idle)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let d = backend.open().await;
+        assert!(d.end_session("k1").await.unwrap());
+        assert!(
+            c.resume_session("k1", at(21), idle)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(!d.end_session("k1").await.unwrap());
+    }
+
+    /// Idle and absolute expiry: requests keep a session alive up to its
+    /// absolute end and no further; a pause longer than the idle time ends it.
+    pub async fn sessions_end_when_idle_and_at_their_absolute_end(backend: &dyn Backend) {
+        let store = backend.open().await;
+        let idle = Duration::from_secs(60);
+        store
+            .start_session(&session("busy", 0, 60, 100))
+            .await
+            .unwrap();
+        store
+            .start_session(&session("idle", 0, 60, 3600))
+            .await
+            .unwrap();
+        for t in [50, 90] {
+            let s = store
+                .resume_session("busy", at(t), idle)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(s.idle_until <= at(100), "never past the absolute end");
+        }
+        assert!(
+            store
+                .resume_session("busy", at(100), idle)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .resume_session("idle", at(60), idle)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // An ended session stays ended, even if asked again "earlier".
+        assert!(
+            store
+                .resume_session("idle", at(30), idle)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// A pending sign-in is taken once, through any instance, and not after it expires.
+    pub async fn a_sign_in_is_taken_once_and_not_after_it_expires(backend: &dyn Backend) {
+        let a = backend.open().await;
+        let b = backend.open().await;
+        for (key, expires) in [("p1", 300), ("p2", 300)] {
+            a.save_sign_in(&PendingSignIn {
+                key: key.into(),
+                body: format!("body of {key}"),
+                expires_at: at(expires),
+            })
+            .await
+            .unwrap();
+        }
+        let taken = b.take_sign_in("p1", at(10)).await.unwrap().unwrap();
+        assert_eq!(taken.body, "body of p1");
+        assert!(
+            a.take_sign_in("p1", at(11)).await.unwrap().is_none(),
+            "used once"
+        );
+        assert!(
+            b.take_sign_in("p2", at(300)).await.unwrap().is_none(),
+            "expired"
+        );
+        assert!(
+            b.take_sign_in("p2", at(10)).await.unwrap().is_none(),
+            "and gone"
+        );
+    }
 }
 
 /// The one list of tests, so that no backend can miss one.
@@ -1387,6 +1512,9 @@ macro_rules! every_test {
             updates_are_claimed_in_version_order_under_a_lease,
             an_arriving_update_applied_before_is_a_repeat,
             concurrent_claims_never_share_an_update,
+            a_session_is_known_to_every_instance_until_it_ends,
+            sessions_end_when_idle_and_at_their_absolute_end,
+            a_sign_in_is_taken_once_and_not_after_it_expires,
         );
     };
 }

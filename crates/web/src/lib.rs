@@ -1,4 +1,5 @@
-//! The clinician web UI (issue 6): a demo sign-in, find a patient in PDS,
+//! The clinician web UI (issue 6): sign-in (the demo picker, or OpenID
+//! Connect in the shape of NHS CIS2, issue 15), find a patient in PDS,
 //! send a task and watch its delivery live, and the organisation's sent and
 //! received tasks.
 //!
@@ -12,6 +13,7 @@
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
 mod assets;
+pub mod auth;
 mod display;
 mod pages;
 mod recipients;
@@ -19,10 +21,12 @@ mod security;
 mod session;
 mod sse;
 
+pub use auth::{AuthMode, ClientKey, OidcConfig};
 use axum::Router;
 use axum::routing::{get, post};
 use gpc_domain::task::ReceivedEvent;
 use recipients::Recipients;
+pub use session::SessionLimits;
 use session::Sessions;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -40,6 +44,10 @@ pub struct WebState {
     /// Whether the pages announce their own changes on `changed` (when the
     /// store has no feed of its own that does).
     pub announce_changes: bool,
+    pub auth: AuthMode,
+    pub sessions: SessionLimits,
+    /// The UI is served over HTTPS: cookies are Secure and `__Host-`.
+    pub https: bool,
 }
 
 /// What the handlers share.
@@ -53,6 +61,7 @@ struct App {
     changed: broadcast::Sender<ReceivedEvent>,
     announce_changes: bool,
     sessions: Arc<Sessions>,
+    auth: Arc<AuthMode>,
     recipients: Arc<Recipients>,
 }
 
@@ -65,20 +74,35 @@ pub fn routes(state: WebState) -> Router {
     );
     let app = App {
         engine: state.engine,
-        store: state.store,
+        store: state.store.clone(),
         received: state.received,
         changed: state.changed,
         announce_changes: state.announce_changes,
-        sessions: Arc::new(Sessions::default()),
+        sessions: Arc::new(Sessions::new(
+            state.store.clone(),
+            state.sessions,
+            state.https,
+        )),
+        auth: Arc::new(state.auth.clone()),
         recipients: Arc::new(recipients),
     };
-    Router::new()
-        .route("/", get(pages::home))
-        .route(
-            "/sign-in",
-            get(pages::sign_in::form).post(pages::sign_in::submit),
-        )
-        .route("/sign-out", post(pages::sign_in::sign_out))
+    let router = Router::new().route("/", get(pages::home));
+    // The demo picker does not exist in oidc mode (sign-in.md §1).
+    let router = match &state.auth {
+        AuthMode::Demo => router
+            .route(
+                "/sign-in",
+                get(pages::sign_in::form).post(pages::sign_in::submit),
+            )
+            .route("/sign-out", post(pages::sign_in::sign_out)),
+        AuthMode::Oidc(_) => router
+            .route("/auth/sign-in", get(auth::oidc::sign_in))
+            .route("/auth/callback", get(auth::oidc::callback))
+            .route("/auth/sign-out", post(auth::oidc::sign_out))
+            .route("/auth/signed-out", get(auth::oidc::signed_out))
+            .route("/auth/jwks.json", get(auth::oidc::jwks)),
+    };
+    router
         .route(
             "/patient",
             get(pages::patient::find_form).post(pages::patient::find),

@@ -33,7 +33,7 @@ struct Feed {
 }
 
 pub async fn events(State(app): State<App>, headers: HeaderMap) -> Response {
-    let Some(user) = app.sessions.user(&headers) else {
+    let Some(user) = app.sessions.user(&headers).await else {
         return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response();
     };
     let feed = Feed {

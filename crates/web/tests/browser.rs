@@ -172,7 +172,7 @@ async fn a_clinician_sends_and_receives_tasks_in_a_browser() {
     world
         .engine
         .send(SendRequest {
-            user: "G11111116".into(),
+            user: gpc_consumer::Who::Sds("G11111116".into()),
             from: Some("Y00001".into()),
             patient: "9476719966".into(),
             task_type: TaskType::InformationOnly,
@@ -303,7 +303,7 @@ async fn a_clinician_sends_and_receives_tasks_in_a_browser() {
     world
         .engine
         .send(SendRequest {
-            user: "G30000003".into(),
+            user: gpc_consumer::Who::Sds("G30000003".into()),
             from: None,
             patient: "9476719931".into(),
             task_type: TaskType::ActionNeeded,

@@ -13,8 +13,8 @@
 
 mod common;
 
-use common::World;
 use common::webdriver::Driver;
+use common::{Spine, World};
 
 async fn sign_in(driver: &Driver, web: &str, org: &str, user: &str) {
     driver.goto(&format!("{web}/sign-in")).await;
@@ -232,4 +232,50 @@ async fn a_broken_page_is_reported() {
     let ids: Vec<&str> = violations.iter().filter_map(|v| v["id"].as_str()).collect();
     assert_eq!(ids, ["image-alt"], "{violations:#?}");
     assert_eq!(violations[0]["nodes"][0]["target"][0], "#no-alt");
+}
+
+/// The pages of CIS2 sign-in (sign-in.md), in oidc mode against the test
+/// OpenID Provider: a refused sign-in, and signed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_pages_of_oidc_mode_meet_wcag_2_1_a_and_aa() {
+    let port = common::oidc::free_port();
+    let web = format!("http://127.0.0.1:{port}");
+    let secret = "a-client-secret-for-tests";
+    let client = serde_json::json!({
+        "client_id": "gpc-tasks",
+        "client_secret": secret,
+        "redirect_uris": [format!("{web}/auth/callback")],
+        "post_logout_redirect_uris": [format!("{web}/auth/signed-out")],
+    });
+    let op = common::oidc::Provider::start(serde_json::json!([client]), "").await;
+    let auth = gpc_web::AuthMode::Oidc(gpc_web::OidcConfig {
+        issuer: op.issuer.clone(),
+        client_id: "gpc-tasks".into(),
+        client_secret: Some(secret.to_owned()),
+        private_key: None,
+        redirect_url: format!("{web}/auth/callback"),
+        scopes: gpc_web::OidcConfig::default_scopes(),
+        timeout: common::PATIENCE,
+    });
+    let _spine = Spine::serve_with(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        tempfile::tempdir().unwrap(),
+        None,
+        gpc_server::ServerConfig {
+            auth,
+            ..gpc_server::ServerConfig::default()
+        },
+    )
+    .await;
+    let driver = Driver::start().await;
+    driver
+        .goto(&format!("{web}/auth/callback?state=forged&code=forged"))
+        .await;
+    driver.find("[data-testid=auth-message]").await;
+    driver.assert_accessible("a refused sign-in").await;
+    driver.goto(&format!("{web}/auth/signed-out")).await;
+    driver
+        .wait_for_text("[data-testid=auth-heading]", "You have signed out")
+        .await;
+    driver.assert_accessible("the signed-out page").await;
 }

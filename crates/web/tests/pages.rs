@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 const DAWES: &str = "9476719931";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_is_a_demo_choice_of_organisation_and_user_kept_in_a_strict_cookie() {
+async fn sign_in_is_a_demo_choice_of_organisation_and_user_kept_in_an_http_only_lax_cookie() {
     let world = World::start().await;
     let mut b = world.browser();
 
@@ -57,7 +57,7 @@ async fn sign_in_is_a_demo_choice_of_organisation_and_user_kept_in_a_strict_cook
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
     let cookie = signed_in.headers["set-cookie"].to_str().unwrap();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
     b.get("/patient")

@@ -55,6 +55,8 @@ fn disk_error() -> StoreError {
     StoreError::Busy("disk I/O error".into())
 }
 
+use gpc_store::sessions::{PendingSignIn, WebSession};
+
 #[async_trait::async_trait]
 impl Store for FaultyStore {
     async fn reference_data(&self) -> Result<ReferenceData, StoreError> {
@@ -173,6 +175,35 @@ impl Store for FaultyStore {
 
     async fn count_tasks(&self, tenant: &OdsCode) -> Result<u64, StoreError> {
         self.inner.count_tasks(tenant).await
+    }
+
+    async fn start_session(&self, session: &WebSession) -> Result<(), StoreError> {
+        self.inner.start_session(session).await
+    }
+
+    async fn resume_session(
+        &self,
+        key: &str,
+        now: jiff::Timestamp,
+        idle: std::time::Duration,
+    ) -> Result<Option<WebSession>, StoreError> {
+        self.inner.resume_session(key, now, idle).await
+    }
+
+    async fn end_session(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.end_session(key).await
+    }
+
+    async fn save_sign_in(&self, sign_in: &PendingSignIn) -> Result<(), StoreError> {
+        self.inner.save_sign_in(sign_in).await
+    }
+
+    async fn take_sign_in(
+        &self,
+        key: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Option<PendingSignIn>, StoreError> {
+        self.inner.take_sign_in(key, now).await
     }
 
     fn record_audit(&self, record: AuditRecord) {

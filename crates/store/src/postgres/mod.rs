@@ -30,9 +30,10 @@ use crate::rows::updates::{
     new_update_cells, update_columns, update_insert_columns, updates_with_entries,
 };
 use crate::rows::views::inbox_query;
+use crate::sessions::{PendingSignIn, WebSession};
 use crate::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use audit_writer::{AuditWriter, Op};
-use connection::{is_retryable, pg_err, pool_err, to_ns};
+use connection::{from_ns, is_retryable, pg_err, pool_err, to_ns};
 use deadpool_postgres::Pool;
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::lifecycle::{InboxView, TaskChange, TimelineEntry};
@@ -659,6 +660,115 @@ impl Store for PostgresStore {
             .await
             .map_err(pg_err)?;
         rows.iter().map(decode_entry).collect()
+    }
+
+    async fn start_session(&self, session: &WebSession) -> Result<(), StoreError> {
+        let now = to_ns(session.created_at)?;
+        let (idle_until, expires_at) = (to_ns(session.idle_until)?, to_ns(session.expires_at)?);
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        tx.execute(
+            "DELETE FROM web_sessions WHERE idle_until <= $1 OR expires_at <= $1",
+            &[&now],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.execute(
+            "DELETE FROM pending_sign_ins WHERE expires_at <= $1",
+            &[&now],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.execute(
+            "INSERT INTO web_sessions (key, \"user\", created_at, idle_until, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&session.key, &session.user, &now, &idle_until, &expires_at],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)
+    }
+
+    async fn resume_session(
+        &self,
+        key: &str,
+        now: Timestamp,
+        idle: std::time::Duration,
+    ) -> Result<Option<WebSession>, StoreError> {
+        let idle_until = to_ns(crate::sessions::later(now, idle))?;
+        let now = to_ns(now)?;
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let row = client
+            .query_opt(
+                "UPDATE web_sessions SET idle_until = LEAST($3, expires_at) \
+                 WHERE key = $1 AND idle_until > $2 AND expires_at > $2 \
+                 RETURNING \"user\", created_at, idle_until, expires_at",
+                &[&key, &now, &idle_until],
+            )
+            .await
+            .map_err(pg_err)?;
+        let Some(row) = row else {
+            // Ended or unknown: an ended one is of no more use to anyone.
+            client
+                .execute("DELETE FROM web_sessions WHERE key = $1", &[&key])
+                .await
+                .map_err(pg_err)?;
+            return Ok(None);
+        };
+        Ok(Some(WebSession {
+            key: key.to_owned(),
+            user: row.get(0),
+            created_at: from_ns(row.get(1))?,
+            idle_until: from_ns(row.get(2))?,
+            expires_at: from_ns(row.get(3))?,
+        }))
+    }
+
+    async fn end_session(&self, key: &str) -> Result<bool, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let n = client
+            .execute("DELETE FROM web_sessions WHERE key = $1", &[&key])
+            .await
+            .map_err(pg_err)?;
+        Ok(n > 0)
+    }
+
+    async fn save_sign_in(&self, sign_in: &PendingSignIn) -> Result<(), StoreError> {
+        let expires_at = to_ns(sign_in.expires_at)?;
+        let client = self.pool.get().await.map_err(pool_err)?;
+        client
+            .execute(
+                "INSERT INTO pending_sign_ins (key, body, expires_at) VALUES ($1, $2, $3)",
+                &[&sign_in.key, &sign_in.body, &expires_at],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn take_sign_in(
+        &self,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingSignIn>, StoreError> {
+        let now = to_ns(now)?;
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let row = client
+            .query_opt(
+                "DELETE FROM pending_sign_ins WHERE key = $1 RETURNING body, expires_at",
+                &[&key],
+            )
+            .await
+            .map_err(pg_err)?;
+        row.filter(|r| r.get::<_, i64>(1) > now)
+            .map(|r| {
+                Ok(PendingSignIn {
+                    key: key.to_owned(),
+                    body: r.get(0),
+                    expires_at: from_ns(r.get(1))?,
+                })
+            })
+            .transpose()
     }
 
     async fn count_tasks(&self, tenant: &OdsCode) -> Result<u64, StoreError> {

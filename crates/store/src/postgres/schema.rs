@@ -16,7 +16,7 @@ use tokio_postgres::Transaction;
 const MIGRATION_LOCK: i64 = 0x6770_635f_6d69_6772;
 
 /// The received-task store: entry `i` takes it from version `i` to `i + 1`.
-pub(crate) const STORE: &[&str] = &[STORE_V1, STORE_V2, STORE_V3, STORE_V4];
+pub(crate) const STORE: &[&str] = &[STORE_V1, STORE_V2, STORE_V3, STORE_V4, STORE_V5];
 
 /// The sender's outbox.
 pub(crate) const OUTBOX: &[&str] = &[OUTBOX_V1, OUTBOX_V2, OUTBOX_V3];
@@ -298,6 +298,23 @@ ALTER TABLE task_timeline ADD COLUMN update_id TEXT COLLATE "C";  -- the change'
 ALTER TABLE task_timeline ADD COLUMN update_body TEXT;            -- the OrderResponse as it arrived
 CREATE UNIQUE INDEX task_timeline_update ON task_timeline (tenant, update_id)
     WHERE update_id IS NOT NULL;
+"#;
+
+/// Sign-in (sign-in.md §2.5): the web UI's sessions and the sign-ins on
+/// their way through the provider, so that any instance can take either up.
+const STORE_V5: &str = r#"
+CREATE TABLE web_sessions (
+    key         TEXT COLLATE "C" PRIMARY KEY,  -- a hash of the cookie's token, never the token
+    "user"      TEXT NOT NULL,                 -- the web UI's JSON
+    created_at  BIGINT NOT NULL,               -- nanoseconds since the Unix epoch
+    idle_until  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE TABLE pending_sign_ins (
+    key         TEXT COLLATE "C" PRIMARY KEY,
+    body        TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
 "#;
 
 /// The sender hears what became of its task (task-lifecycle.md §2, §3):

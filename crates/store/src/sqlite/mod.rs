@@ -5,6 +5,7 @@ mod checkpointer;
 mod codec;
 mod readers;
 pub(crate) mod schema;
+pub(crate) mod sessions;
 mod writer;
 
 pub use schema::SCHEMA_VERSION;
@@ -14,6 +15,7 @@ use crate::rows::task::{TaskRow, task_columns};
 use crate::rows::timeline::{decode_entry, timeline_columns};
 use crate::rows::updates::{decode_update, first_pending, updates_with_entries};
 use crate::rows::views::inbox_query;
+use crate::sessions::{PendingSignIn, WebSession};
 use crate::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::lifecycle::{InboxView, TaskChange, TimelineEntry};
@@ -24,6 +26,7 @@ use gpc_domain::{Asid, OdsCode};
 use jiff::Timestamp;
 use readers::Readers;
 use rusqlite::{Connection, OpenFlags, Params, params, params_from_iter};
+use sessions::{SessionAnswer, SessionOp};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -126,6 +129,15 @@ impl SqliteStore {
                 })
                 .await?;
         }
+    }
+
+    async fn session_op(&self, op: SessionOp) -> Result<SessionAnswer, StoreError> {
+        self.writer
+            .call(|reply| Op::Session {
+                op: Box::new(op),
+                reply,
+            })
+            .await
     }
 
     async fn read<T: Send + 'static>(
@@ -415,6 +427,62 @@ impl Store for SqliteStore {
                 .map_err(db_err)
         })
         .await
+    }
+
+    async fn start_session(&self, session: &WebSession) -> Result<(), StoreError> {
+        self.session_op(SessionOp::Start(session.clone())).await?;
+        Ok(())
+    }
+
+    async fn resume_session(
+        &self,
+        key: &str,
+        now: Timestamp,
+        idle: Duration,
+    ) -> Result<Option<WebSession>, StoreError> {
+        let op = SessionOp::Resume {
+            key: key.to_owned(),
+            now,
+            idle_until: crate::sessions::later(now, idle),
+        };
+        match self.session_op(op).await? {
+            SessionAnswer::Session(s) => Ok(s),
+            _ => Err(StoreError::Other(
+                "a session op answered out of kind".into(),
+            )),
+        }
+    }
+
+    async fn end_session(&self, key: &str) -> Result<bool, StoreError> {
+        match self.session_op(SessionOp::End(key.to_owned())).await? {
+            SessionAnswer::Done(ended) => Ok(ended),
+            _ => Err(StoreError::Other(
+                "a session op answered out of kind".into(),
+            )),
+        }
+    }
+
+    async fn save_sign_in(&self, sign_in: &PendingSignIn) -> Result<(), StoreError> {
+        self.session_op(SessionOp::SaveSignIn(sign_in.clone()))
+            .await?;
+        Ok(())
+    }
+
+    async fn take_sign_in(
+        &self,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingSignIn>, StoreError> {
+        let op = SessionOp::TakeSignIn {
+            key: key.to_owned(),
+            now,
+        };
+        match self.session_op(op).await? {
+            SessionAnswer::SignIn(s) => Ok(s),
+            _ => Err(StoreError::Other(
+                "a session op answered out of kind".into(),
+            )),
+        }
     }
 
     fn record_audit(&self, record: AuditRecord) {

@@ -9,7 +9,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Entry `i` takes the file from version `i` to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -227,6 +227,23 @@ ALTER TABLE task_timeline ADD COLUMN update_id TEXT;    -- the change's OrderRes
 ALTER TABLE task_timeline ADD COLUMN update_body TEXT;  -- the OrderResponse as it arrived
 CREATE UNIQUE INDEX task_timeline_update ON task_timeline (tenant, update_id)
     WHERE update_id IS NOT NULL;
+"#;
+
+/// Sign-in (sign-in.md §2.5): the web UI's sessions and the sign-ins on
+/// their way through the provider, so that any instance can take either up.
+const V5: &str = r#"
+CREATE TABLE web_sessions (
+    key         TEXT PRIMARY KEY NOT NULL,  -- a hash of the cookie's token, never the token
+    user        TEXT NOT NULL,              -- the web UI's JSON
+    created_at  INTEGER NOT NULL,           -- nanoseconds since the Unix epoch
+    idle_until  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE TABLE pending_sign_ins (
+    key         TEXT PRIMARY KEY NOT NULL,
+    body        TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
 "#;
 
 /// Brings the file up to this binary's schema; returns the version it is at.

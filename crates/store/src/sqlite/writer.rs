@@ -74,6 +74,11 @@ pub(super) enum Op {
         update: Box<OutgoingUpdate>,
         reply: Reply<bool>,
     },
+    /// A write to the web UI's sessions (`Store::start_session`, ...).
+    Session {
+        op: Box<super::sessions::SessionOp>,
+        reply: Reply<super::sessions::SessionAnswer>,
+    },
 }
 
 /// The sending side; dropping it lets the thread drain the queue, commit and stop.
@@ -198,6 +203,10 @@ enum Done {
         Result<Vec<OutgoingUpdate>, StoreError>,
     ),
     Bool(Reply<bool>, Result<bool, StoreError>),
+    Session(
+        Reply<super::sessions::SessionAnswer>,
+        Result<super::sessions::SessionAnswer, StoreError>,
+    ),
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
@@ -279,6 +288,10 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
                 let result = in_savepoint(&tx, |c| finish_update(c, &owner, &update));
                 done.push(Done::Bool(reply, result));
             }
+            Op::Session { op, reply } => {
+                let result = in_savepoint(&tx, |c| super::sessions::apply(c, *op));
+                done.push(Done::Session(reply, result));
+            }
         }
         // SQLite rolls the whole transaction back on some errors (disk full,
         // I/O); going on would run the rest of the batch outside any
@@ -332,6 +345,9 @@ fn answer(done: Vec<Done>, failed: Option<&StoreError>) {
             Done::Bool(reply, result) => {
                 let _ = reply.send(override_ok(result, failed));
             }
+            Done::Session(reply, result) => {
+                let _ = reply.send(override_ok(result, failed));
+            }
         }
     }
 }
@@ -360,6 +376,9 @@ fn fail_all(ops: Vec<Op>, err: &StoreError) {
                 let _ = reply.send(Err(err.clone()));
             }
             Op::FinishUpdate { reply, .. } => {
+                let _ = reply.send(Err(err.clone()));
+            }
+            Op::Session { reply, .. } => {
                 let _ = reply.send(Err(err.clone()));
             }
             Op::Bulk { reply, .. } | Op::Flush(reply) | Op::Reference { reply, .. } => {

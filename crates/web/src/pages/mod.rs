@@ -183,9 +183,9 @@ impl From<gpc_store::StoreError> for PageError {
 
 /// `/`: the patient search for a signed-in user, the sign-in otherwise.
 pub async fn home(State(app): State<App>, headers: HeaderMap) -> Redirect {
-    match app.sessions.user(&headers) {
+    match app.sessions.user(&headers).await {
         Some(_) => Redirect::to("/patient"),
-        None => Redirect::to("/sign-in"),
+        None => Redirect::to(app.auth.sign_in_path()),
     }
 }
 

@@ -357,11 +357,19 @@ pub async fn change(
     Form(form): Form<ChangeForm>,
 ) -> Response {
     let region = app.engine.reference().current();
-    let Some(me) = region
-        .practitioners_by_org(&user.org_ods)
-        .find(|p| p.sds_user_id == user.sds_user_id)
-    else {
-        return PageError::NotFound.response(Some(user));
+    // A user of the demo picker is a record of the region; a signed-in
+    // user is who their sign-in says, in the reference data or not (§3).
+    let me = if user.from_sign_in {
+        user.actor()
+    } else {
+        let record = region
+            .practitioners_by_org(&user.org_ods)
+            .find(|p| p.sds_user_id == user.sds_user_id)
+            .map(Actor::of);
+        match record {
+            Some(actor) => actor,
+            None => return PageError::NotFound.response(Some(user)),
+        }
     };
     let (change, text_field) = match form.action.as_str() {
         "take" => (Change::Take, "take-note"),
@@ -388,7 +396,7 @@ pub async fn change(
     let text = Some(form.text.trim_end().to_owned()).filter(|t| !t.trim().is_empty());
     let request = TaskChange {
         change,
-        by: Actor::of(me),
+        by: me,
         party: Party::Receiver,
         text,
         expected_version: Some(form.version),

@@ -142,7 +142,7 @@ pub async fn submit(
         && let Some(task_type) = task_type
     {
         let request = SendRequest {
-            user: user.sds_user_id.clone(),
+            user: user.who(),
             from: Some(user.org_ods.to_string()),
             patient: nhs.as_digits(),
             task_type,

@@ -333,7 +333,7 @@ pub async fn cancel(
         errors.add("cancel-reason", "Enter why the task is cancelled");
         StatusCode::BAD_REQUEST
     } else {
-        match app.engine.cancel(&id, &user.sds_user_id, reason).await {
+        match app.engine.cancel(&id, &user.who(), reason).await {
             Ok(task) => {
                 // Ids only (§5): never the reason.
                 tracing::info!(task = %task.id, by = %user.sds_user_id, "sent task cancellation asked for");

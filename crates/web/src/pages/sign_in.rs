@@ -79,7 +79,7 @@ pub async fn form(
 ) -> Response {
     let region = app.engine.reference().current();
     let region = &*region;
-    let user = app.sessions.user(&headers);
+    let user = app.sessions.user(&headers).await;
     let Some(code) = query.org else {
         return render(
             StatusCode::OK,
@@ -122,17 +122,14 @@ pub async fn submit(State(app): State<App>, Form(form): Form<SignInForm>) -> Res
             &page(region, None, Some(org), errors),
         );
     };
-    let user = User {
-        sds_user_id: practitioner.sds_user_id.clone(),
-        name: practitioner.display_name(),
-        role: practitioner.role_display.clone(),
-        org_ods: org.ods.clone(),
-        org_name: org.name.clone(),
-    };
+    let user = User::of(practitioner, &org.name);
     tracing::info!(user = %user.sds_user_id, org = %user.org_ods, "demo sign-in");
-    with_cookie(app.sessions.start(user), Redirect::to("/patient"))
+    match app.sessions.start(&user).await {
+        Ok(cookie) => with_cookie(cookie, Redirect::to("/patient")),
+        Err(e) => super::PageError::from(e).response(None),
+    }
 }
 
 pub async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
-    with_cookie(app.sessions.end(&headers), Redirect::to("/sign-in"))
+    with_cookie(app.sessions.end(&headers).await, Redirect::to("/sign-in"))
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod oidc;
 pub mod webdriver;
 
 /// How long a test waits for what takes a moment on an idle machine (a
@@ -41,12 +42,22 @@ impl Spine {
     /// Starts on `listen` (port 0 for any); SDS registers the providers under
     /// `provider_base`, or under this server itself when `None`.
     pub async fn start(listen: SocketAddr, dir: TempDir, provider_base: Option<String>) -> Self {
-        Self::boot(listen, dir, provider_base, None).await
+        Self::boot(listen, dir, provider_base, None, ServerConfig::default()).await
     }
 
     /// As `gpc-tasks serve` runs: with the sending engine (short retry
     /// delays) and the clinician's pages on the same port.
     pub async fn serve(listen: SocketAddr, dir: TempDir, provider_base: Option<String>) -> Self {
+        Self::serve_with(listen, dir, provider_base, ServerConfig::default()).await
+    }
+
+    /// As `serve`, with the sign-in and session settings of `base`.
+    pub async fn serve_with(
+        listen: SocketAddr,
+        dir: TempDir,
+        provider_base: Option<String>,
+        base: ServerConfig,
+    ) -> Self {
         let consumer = ConsumerConfig {
             retry_delays: vec![
                 Duration::from_millis(100),
@@ -56,7 +67,7 @@ impl Spine {
             request_timeout: Some(Duration::from_secs(30)),
             ..ConsumerConfig::default()
         };
-        Self::boot(listen, dir, provider_base, Some(consumer)).await
+        Self::boot(listen, dir, provider_base, Some(consumer), base).await
     }
 
     async fn boot(
@@ -64,6 +75,7 @@ impl Spine {
         dir: TempDir,
         provider_base: Option<String>,
         consumer: Option<ConsumerConfig>,
+        base: ServerConfig,
     ) -> Self {
         let running = gpc_server::bind(ServerConfig {
             listen,
@@ -74,7 +86,7 @@ impl Spine {
             },
             consumer,
             seed: Some(gpc_directory::demo_region()),
-            ..ServerConfig::default()
+            ..base
         })
         .await
         .expect("the gpc-tasks server starts");
@@ -249,6 +261,13 @@ impl Browser {
             .header("origin", &self.base)
             .form(form);
         self.page(request).await
+    }
+
+    /// A browser already holding `cookie` (`name=value`).
+    pub fn holding(base: &str, cookie: &str) -> Self {
+        let mut b = Self::new(base);
+        b.cookie = Some(cookie.to_owned());
+        b
     }
 
     pub fn cookie(&self) -> Option<&str> {
