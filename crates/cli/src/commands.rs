@@ -72,6 +72,18 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         .await
 }
 
+/// Says that a list stopped at `--limit` with more left. With `--json` on
+/// stderr, so that stdout stays one JSON object a line.
+pub(crate) fn more_than_shown(limit: usize, what: &str, as_json: bool) {
+    let line =
+        format!("more {what} exist than the {limit} shown (newest first): use --limit to see more");
+    if as_json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
 /// A time as people in the UK read it.
 pub(crate) fn time(t: jiff::Timestamp) -> String {
     t.to_zoned(gpc_domain::order_rules::london())

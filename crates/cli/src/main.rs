@@ -140,8 +140,9 @@ enum Command {
         data: DataArgs,
     },
     /// Send a task or notification about one patient, and follow it until it is
-    /// delivered, rejected or failed. Exit code 0 delivered, 2 rejected or no
-    /// electronic route, 3 failed.
+    /// delivered, rejected or failed. Exit code 0 delivered, 2 rejected (also
+    /// before sending: a patient recorded as deceased) or no electronic
+    /// route, 3 failed.
     Send {
         /// SDS user id of the person sending (e.g. G11111116).
         #[arg(long = "as", value_name = "SDS_USER_ID")]

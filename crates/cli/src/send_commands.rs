@@ -28,13 +28,9 @@ pub struct NetworkArgs {
     /// The server hosting the directory APIs (default {server}).
     #[arg(long, env = "GPC_DIRECTORY_URL")]
     pub directory: Option<String>,
-    /// Delays before the automatic retries, in milliseconds, comma-separated.
-    #[arg(
-        long,
-        default_value = "2000,4000,8000",
-        env = "GPC_RETRY_DELAYS_MS",
-        value_delimiter = ','
-    )]
+    /// Delays before the automatic retries, in milliseconds, comma-separated
+    /// (default: the engine's, 2000,4000,8000).
+    #[arg(long, env = "GPC_RETRY_DELAYS_MS", value_delimiter = ',')]
     pub retry_delays_ms: Vec<u64>,
     /// Longest wait for one answer, in milliseconds.
     #[arg(long, default_value_t = 15_000, env = "GPC_REQUEST_TIMEOUT_MS")]
@@ -54,10 +50,10 @@ pub struct ConsumerArgs {
     /// The server of the directory APIs the engine asks (default: this server).
     #[arg(long, env = "GPC_DIRECTORY_URL")]
     pub directory_url: Option<String>,
-    /// Delays before the automatic retries, in milliseconds, comma-separated.
+    /// Delays before the automatic retries, in milliseconds, comma-separated
+    /// (default: the engine's, 2000,4000,8000).
     #[arg(
         long = "retry-delays-ms",
-        default_value = "2000,4000,8000",
         env = "GPC_RETRY_DELAYS_MS",
         value_delimiter = ','
     )]
@@ -111,11 +107,14 @@ pub async fn engine(data: &DataArgs, net: &NetworkArgs) -> Result<Engine, String
         .map_err(|e| e.to_string())?;
     let ssp = net.ssp.clone().unwrap_or_else(|| format!("{server}/ssp"));
     let mut config = EngineConfig::new(&ssp, server);
-    config.retry_delays = net
-        .retry_delays_ms
-        .iter()
-        .map(|ms| Duration::from_millis(*ms))
-        .collect();
+    // Unset, the engine's own delays stand: one default, in one place.
+    if !net.retry_delays_ms.is_empty() {
+        config.retry_delays = net
+            .retry_delays_ms
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect();
+    }
     config.request_timeout = Duration::from_millis(net.request_timeout_ms);
     config.lease = match net.lease_ms {
         Some(ms) => Duration::from_millis(ms),
@@ -308,7 +307,7 @@ fn input_error(e: SendError) -> String {
 pub async fn send(data: &DataArgs, net: &NetworkArgs, args: SendArgs) -> Result<ExitCode, String> {
     let engine = engine(data, net).await?;
     let events = engine.subscribe();
-    let task = engine
+    let sending = engine
         .send(SendRequest {
             user: gpc_consumer::Who::Sds(args.user),
             from: args.from,
@@ -317,8 +316,16 @@ pub async fn send(data: &DataArgs, net: &NetworkArgs, args: SendArgs) -> Result<
             text: args.text,
             to: args.to,
         })
-        .await
-        .map_err(input_error)?;
+        .await;
+    let task = match sending {
+        Ok(task) => task,
+        // Refused before sending (the patient is deceased): as a rejection.
+        Err(SendError::Refused(why)) => {
+            eprintln!("error: the task was not sent: {why}");
+            return Ok(ExitCode::from(EXIT_REJECTED));
+        }
+        Err(e) => return Err(input_error(e)),
+    };
     if !args.json {
         let nhs = task.nhs_number.formatted();
         println!("Patient:   {} ({nhs})", task.patient_name);
@@ -357,8 +364,14 @@ pub async fn sent(
     let outbox = data.outbox().await?;
     let from = from.trim().to_uppercase();
     let code = OdsCode::parse(&from).ok_or_else(|| format!("'{from}' is not an ODS code"))?;
-    let tasks = outbox.list(&code, limit).await.map_err(|e| e.to_string())?;
-    if tasks.is_empty() && !as_json {
+    // One more than shown tells whether there are more.
+    let mut tasks = outbox
+        .list(&code, limit.saturating_add(1))
+        .await
+        .map_err(|e| e.to_string())?;
+    let more = tasks.len() > limit;
+    tasks.truncate(limit);
+    if tasks.is_empty() && !as_json && !more {
         println!("no tasks sent by {from}");
     }
     for t in tasks {
@@ -389,13 +402,19 @@ pub async fn sent(
                 .unwrap_or_default()
         );
         for a in attempts {
+            // A refusal or failure says why, and so at which step; a
+            // refusal before the Order has no HTTP status of its own.
+            let why = match a.outcome {
+                SendStatus::Rejected | SendStatus::Failed => format!(": {}", a.detail),
+                _ => String::new(),
+            };
             println!(
-                "    attempt {} at {}: {} {}",
+                "    attempt {} at {}: {}{}{why}",
                 a.number,
                 time(a.started_at),
                 a.outcome.label(),
                 a.http_status
-                    .map(|s| format!("(HTTP {s})"))
+                    .map(|s| format!(" (HTTP {s})"))
                     .unwrap_or_default()
             );
         }
@@ -405,6 +424,9 @@ pub async fn sent(
         if let Some(line) = cancellation_line(&t) {
             println!("    {line}");
         }
+    }
+    if more {
+        crate::commands::more_than_shown(limit, &format!("tasks sent by {from}"), as_json);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -88,11 +88,14 @@ pub async fn inbox(data: &DataArgs, args: InboxArgs) -> Result<ExitCode, String>
         owner: args.owner,
         unowned: false,
     };
-    let tasks = store
-        .inbox_view(&ods, &view, args.limit, None)
+    // One more than shown tells whether there are more.
+    let mut tasks = store
+        .inbox_view(&ods, &view, args.limit.saturating_add(1), None)
         .await
         .map_err(|e| e.to_string())?;
-    if !args.json && tasks.is_empty() {
+    let more = tasks.len() > args.limit;
+    tasks.truncate(args.limit);
+    if !args.json && tasks.is_empty() && !more {
         println!("no {} tasks received by {ods}", args.state);
     }
     for t in &tasks {
@@ -120,6 +123,13 @@ pub async fn inbox(data: &DataArgs, args: InboxArgs) -> Result<ExitCode, String>
         if let Some(owner) = &t.life.owner {
             println!("  owner {} ({})\n", owner.name, owner.sds_user_id);
         }
+    }
+    if more {
+        crate::commands::more_than_shown(
+            args.limit,
+            &format!("{} tasks received by {ods}", args.state),
+            args.json,
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@
 use gpc_domain::audit::SspAuditFilter;
 use gpc_server::ServerConfig;
 use gpc_store::{SqliteStore, Store};
-use gpc_testkit::{DelayProxy, TestServer};
+use gpc_testkit::{DelayProxy, PATIENCE, TestServer, wait_for};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -26,7 +26,7 @@ fn consumer(args: &[&str], server: &str, data_dir: &Path, extra_env: &[(&str, &s
         .arg(data_dir)
         .env("GPC_SERVER", server)
         .env("GPC_RETRY_DELAYS_MS", "100,200,300")
-        .env("GPC_REQUEST_TIMEOUT_MS", "5000")
+        .env("GPC_REQUEST_TIMEOUT_MS", "30000")
         .env("RUST_LOG", "warn");
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -327,18 +327,29 @@ async fn provider_down_fails_after_three_retries_then_a_manual_retry_delivers_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_too_slow_is_retried_and_stored_once() {
     let provider = provider_on(free_port(), tempfile::tempdir().unwrap()).await;
-    // The provider stores the first POST at once but its answer comes too late.
-    let slow = DelayProxy::start(&provider.base, 1, Duration::from_secs(3)).await;
-    let spine = spine_for(&slow.base, Duration::from_millis(800)).await;
+    // The provider stores the first POST at once, and its answer never comes
+    // back: however slow the machine, only the SSP's timeout ends that
+    // attempt, and it leaves every other call ample time.
+    let slow = DelayProxy::start(&provider.base, 1, Duration::from_secs(3600)).await;
+    let spine = spine_for(&slow.base, Duration::from_secs(10)).await;
     let c = tempfile::tempdir().unwrap();
 
-    let out = send(
+    let out = consumer(
+        &[
+            "send",
+            "--as",
+            "G11111116",
+            "--patient",
+            "9476719931",
+            "--type",
+            "action",
+            "--text",
+            "Please review the medication.",
+        ],
         &spine.base,
         c.path(),
-        "G11111116",
-        "9476719931",
-        "action",
-        None,
+        // The SSP answers 504 before the consumer itself would give up.
+        &[("GPC_REQUEST_TIMEOUT_MS", "60000")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(slow.posts(), 2, "the identifier was sent twice");
@@ -391,13 +402,12 @@ async fn a_sender_killed_mid_delivery_is_resumed_and_delivers_once() {
         .spawn()
         .unwrap();
     // Wait until the Order is on the wire (the provider has stored it), then kill.
-    for _ in 0..200 {
-        if slow.posts() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(slow.posts(), 1, "the sender reached the POST");
+    wait_for(PATIENCE, "the sender's POST", async || match slow.posts() {
+        0 => Err(0),
+        n => Ok(n),
+    })
+    .await;
+    assert_eq!(slow.posts(), 1, "one POST");
     child.kill().unwrap();
     child.wait().unwrap();
     let task = &sent(c.path(), "Y00001")[0];
@@ -415,21 +425,235 @@ async fn a_sender_killed_mid_delivery_is_resumed_and_delivers_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut status = Value::Null;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        status = sent(c.path(), "Y00001")[0]["status"].clone();
-        if status == "Delivered" {
-            break;
+    wait_for(PATIENCE, "the resumed delivery", async || {
+        let task = sent(c.path(), "Y00001").remove(0);
+        if task["status"] == "Delivered" {
+            Ok(())
+        } else {
+            Err(task)
         }
-    }
+    })
+    .await;
     resumed.kill().unwrap();
     resumed.wait().unwrap();
-    assert_eq!(status, "Delivered");
     assert_eq!(
         inbox(provider.dir.path(), "GPC001").await.len(),
         1,
         "delivered exactly once"
     );
     assert_eq!(slow.posts(), 2);
+}
+
+/// Spec §10: a Rejected task is not retried automatically. Refused by the
+/// provider (unverified demographics) and by the SSP (no sharing
+/// agreement): one attempt each, one Order on the wire each, and nothing
+/// left for any worker to try again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_task_is_attempted_once_and_never_retried() {
+    let s = TestServer::start().await;
+    let c = tempfile::tempdir().unwrap();
+    for (nhs, status) in [("9476718927", 422), ("9476718900", 403)] {
+        let out = send(&s.base, c.path(), "G11111116", nhs, "action", None);
+        assert_eq!(out.status.code(), Some(2), "{nhs}: {}", text(&out));
+        let task = sent(c.path(), "Y00001").remove(0);
+        assert_eq!(task["status"], "Rejected", "{task:#}");
+        assert_eq!(task["attempts"], 1, "{task:#}");
+        assert!(task["next_attempt_at"].is_null(), "{task:#}");
+        let log = task["attempt_log"].as_array().unwrap();
+        assert_eq!(log.len(), 1, "{task:#}");
+        assert_eq!(log[0]["http_status"], status, "{task:#}");
+    }
+    let store = SqliteStore::open(s.dir.path()).unwrap();
+    let audit = store.ssp_audit(SspAuditFilter::default()).await.unwrap();
+    let orders = audit
+        .iter()
+        .filter(|r| r.interaction.as_deref() == Some(gpc_testkit::CREATE))
+        .count();
+    assert_eq!(orders, 2, "one Order for each task: {audit:?}");
+    // Nothing is due, now or ever: no worker will send them again.
+    let outbox = gpc_store::open_outbox(None, c.path()).await.unwrap();
+    assert_eq!(outbox.next_due().await.unwrap(), None);
+}
+
+/// Spec §10: failures are retried at most 3 times with exponential
+/// backoff. With no setting at all (no flag, no environment), each failed
+/// attempt schedules the next 2, then 4, then 8 seconds after it finished,
+/// and no retry starts before its time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_the_automatic_retries_wait_2_then_4_then_8_seconds() {
+    // SDS lists a provider that is not there: every attempt fails at once.
+    let spine = spine_for(
+        &format!("http://127.0.0.1:{}", free_port()),
+        Duration::from_secs(10),
+    )
+    .await;
+    let c = tempfile::tempdir().unwrap();
+    let out = tokio::task::block_in_place(|| {
+        Command::new(BIN)
+            .args(["send", "--as", "G11111116", "--patient", "9476719931"])
+            .args(["--type", "action", "--text", "Please review.", "--json"])
+            .arg("--data-dir")
+            .arg(c.path())
+            .env("GPC_SERVER", &spine.base)
+            .env_remove("GPC_RETRY_DELAYS_MS")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    });
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let time = |v: &Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    // The schedule each failure set: (attempt, finished, next due).
+    let mut scheduled: Vec<(u64, jiff::Timestamp, jiff::Timestamp)> =
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["status"] == "Failed" && e["next_attempt_at"].is_string())
+            .map(|e| {
+                (
+                    e["attempt"].as_u64().unwrap(),
+                    time(&e["at"]),
+                    time(&e["next_attempt_at"]),
+                )
+            })
+            .collect();
+    scheduled.dedup_by_key(|(attempt, _, _)| *attempt);
+    let delays: Vec<(u64, f64)> = scheduled
+        .iter()
+        .map(|(attempt, at, due)| (*attempt, due.duration_since(*at).as_secs_f64()))
+        .collect();
+    assert_eq!(delays, [(1, 2.0), (2, 4.0), (3, 8.0)], "{}", text(&out));
+
+    let task = sent(c.path(), "Y00001").remove(0);
+    let log = task["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 4, "one attempt and three retries: {task:#}");
+    assert!(
+        task["next_attempt_at"].is_null(),
+        "no fourth retry: {task:#}"
+    );
+    for (i, (_, _, due)) in scheduled.iter().enumerate() {
+        let started = time(&log[i + 1]["started_at"]);
+        assert!(
+            started >= *due,
+            "retry {} started at {started}, before {due}",
+            i + 1
+        );
+    }
+}
+
+/// A patient whom PDS records as deceased: refused before anything is
+/// stored or sent, with the date PDS holds, not "no record" from the
+/// practice's look-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deceased_patient_is_refused_before_sending_with_the_date_of_death() {
+    let s = TestServer::start().await;
+    let c = tempfile::tempdir().unwrap();
+    let out = send(&s.base, c.path(), "G11111116", "9000000173", "action", None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("recorded as deceased on 13 Jul 2016"),
+        "{}",
+        text(&out)
+    );
+    assert!(!stderr.contains("holds no record"), "{}", text(&out));
+    assert!(sent(c.path(), "Y00001").is_empty(), "nothing queued");
+    let store = SqliteStore::open(s.dir.path()).unwrap();
+    let audit = store.ssp_audit(SspAuditFilter::default()).await.unwrap();
+    assert!(audit.is_empty(), "nothing went through the SSP: {audit:?}");
+}
+
+/// A recipient without a record of the patient refuses at the patient
+/// look-up: no Order is posted, and what the sender reads names that step
+/// rather than the look-up's "HTTP 200".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_before_the_order_names_its_step_not_http_200() {
+    let s = TestServer::start().await;
+    let c = tempfile::tempdir().unwrap();
+    let out = send(
+        &s.base,
+        c.path(),
+        "G11111116",
+        "9476719931",
+        "info",
+        Some("XOA001"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let step = "Refused at the patient look-up on Out of Area Medical Centre's system, \
+                before the task was sent: Out of Area Medical Centre holds no record of this patient";
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(step),
+        "{}",
+        text(&out)
+    );
+    let task = sent(c.path(), "Y00001").remove(0);
+    assert_eq!(task["status"], "Rejected");
+    assert!(task["attempt_log"][0]["http_status"].is_null(), "{task:#}");
+    let listed = consumer(
+        &["sent", "--from", "Y00001"],
+        "http://127.0.0.1:1",
+        c.path(),
+        &[],
+    );
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains(&format!("Rejected: {step}")), "{listed}");
+    assert!(!listed.contains("HTTP 200"), "{listed}");
+    let store = SqliteStore::open(s.dir.path()).unwrap();
+    let audit = store.ssp_audit(SspAuditFilter::default()).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .all(|r| r.interaction.as_deref() != Some(gpc_testkit::CREATE)),
+        "no Order was posted: {audit:?}"
+    );
+}
+
+/// `sent` and `inbox` say when more tasks exist than `--limit` shows, and
+/// say nothing when all are shown; with `--json`, on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_and_inbox_say_when_the_limit_hides_tasks() {
+    let s = TestServer::start().await;
+    let c = tempfile::tempdir().unwrap();
+    for nhs in ["9476719931", "9476719915", "9476719974"] {
+        let out = send(
+            &s.base,
+            c.path(),
+            "G11111116",
+            nhs,
+            "action",
+            Some("GPC001"),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let list = |args: &[&str], dir: &Path| {
+        let out = consumer(args, "http://127.0.0.1:1", dir, &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let sent_more = "more tasks sent by Y00001 exist than the 2 shown";
+    let (out, _) = list(&["sent", "--from", "Y00001", "--limit", "2"], c.path());
+    assert!(out.contains(sent_more), "{out}");
+    assert_eq!(out.matches("\n  task ").count(), 2, "{out}");
+    let (out, _) = list(&["sent", "--from", "Y00001", "--limit", "3"], c.path());
+    assert!(!out.contains("more tasks"), "{out}");
+    let (out, err) = list(
+        &["sent", "--from", "Y00001", "--limit", "2", "--json"],
+        c.path(),
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(err.contains(sent_more), "{err}");
+
+    let inbox_more = "more open tasks received by GPC001 exist than the 2 shown";
+    let (out, _) = list(&["inbox", "--org", "GPC001", "--limit", "2"], s.dir.path());
+    assert!(out.contains(inbox_more), "{out}");
+    let (out, _) = list(&["inbox", "--org", "GPC001", "--limit", "3"], s.dir.path());
+    assert!(!out.contains("more open tasks"), "{out}");
+    let (out, err) = list(
+        &["inbox", "--org", "GPC001", "--limit", "2", "--json"],
+        s.dir.path(),
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(err.contains(inbox_more), "{err}");
 }

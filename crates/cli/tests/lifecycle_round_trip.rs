@@ -48,8 +48,11 @@ impl Serve {
             ])
             .arg(dir)
             .env("RUST_LOG", "warn")
-            // Short answers, so that a lease left by a killed worker runs out soon.
-            .env("GPC_REQUEST_TIMEOUT_MS", "1000")
+            // The timeout sets the lease (4 × timeout + 5 s) that a killed
+            // worker leaves behind: short enough for the next serve to take
+            // over within the test, long enough for any answer of a busy
+            // machine.
+            .env("GPC_REQUEST_TIMEOUT_MS", "5000")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -80,7 +83,7 @@ fn run(args: &[&str], dir: &Path, port: u16) -> (i32, String, String) {
         .arg("--data-dir")
         .arg(dir)
         .env("GPC_SERVER", format!("http://127.0.0.1:{port}"))
-        .env("GPC_REQUEST_TIMEOUT_MS", "1000")
+        .env("GPC_REQUEST_TIMEOUT_MS", "30000")
         .env("RUST_LOG", "warn")
         .output()
         .expect("binary runs");
@@ -202,7 +205,7 @@ fn the_hub_follows_its_task_through_the_practice_and_can_cancel_an_open_one() {
         port,
     );
     assert_eq!(code, 0, "{err}");
-    let task = sent_until(dir, &id, Duration::from_secs(20), |t| t["version"] == 2);
+    let task = sent_until(dir, &id, gpc_testkit::PATIENCE, |t| t["version"] == 2);
     assert_eq!(task["state"], "accepted");
     assert_eq!(task["owner_sds_id"], GILBERT);
     assert_eq!(task["label"], "Accepted by Dr Nichole GILBERT");
@@ -249,7 +252,7 @@ fn the_hub_follows_its_task_through_the_practice_and_can_cancel_an_open_one() {
         port,
     );
     assert_eq!(code, 0, "{err}");
-    let task = sent_until(dir, &id, Duration::from_secs(20), |t| {
+    let task = sent_until(dir, &id, gpc_testkit::PATIENCE, |t| {
         t["state"] == "completed"
     });
     assert_eq!(
@@ -411,7 +414,7 @@ fn a_cancellation_that_finds_the_task_completed_is_refused_and_the_hub_says_sinc
     // The next serve delivers both: the practice refuses the cancellation
     // (409), the hub shows why, and the completion arrives.
     let _serve = Serve::start(dir, port);
-    let task = sent_until(dir, &id, Duration::from_secs(40), |t| {
+    let task = sent_until(dir, &id, gpc_testkit::PATIENCE, |t| {
         t["cancellation"]["status"] == "refused" && t["state"] == "completed"
     });
     assert_eq!(task["cancellation"]["http_status"], 409);
@@ -453,7 +456,7 @@ fn a_serve_killed_between_a_change_and_its_delivery_delivers_it_exactly_once() {
         ids.push((id, theirs));
     }
     for (id, theirs) in &ids {
-        let task = sent_until(dir, id, Duration::from_secs(40), |t| t["version"] == 2);
+        let task = sent_until(dir, id, gpc_testkit::PATIENCE, |t| t["version"] == 2);
         assert_eq!(
             states(&task["timeline"]),
             pairs(&[(1, "received"), (2, "accepted")])
@@ -461,7 +464,7 @@ fn a_serve_killed_between_a_change_and_its_delivery_delivers_it_exactly_once() {
         let updates = received(dir, theirs)["updates"].clone();
         assert_eq!(updates.as_array().unwrap().len(), 1, "{updates}");
         // Delivered once: a repeat after the kill is recognised by its identifier.
-        let deadline = Instant::now() + Duration::from_secs(40);
+        let deadline = Instant::now() + gpc_testkit::PATIENCE;
         while received(dir, theirs)["updates"][0]["status"] != "delivered" {
             assert!(Instant::now() < deadline, "never recorded as delivered");
             std::thread::sleep(Duration::from_millis(100));
@@ -489,9 +492,9 @@ fn an_update_applied_before_the_receiver_died_is_sent_again_and_kept_once() {
         port,
     );
     assert_eq!(code, 0, "{err}");
-    sent_until(dir, &id, Duration::from_secs(40), |t| t["version"] == 2);
+    sent_until(dir, &id, gpc_testkit::PATIENCE, |t| t["version"] == 2);
     let delivered = |attempts: u64| {
-        let deadline = Instant::now() + Duration::from_secs(40);
+        let deadline = Instant::now() + gpc_testkit::PATIENCE;
         loop {
             let update = received(dir, &theirs)["updates"][0].clone();
             if update["status"] == "delivered" && update["attempts"] == attempts {

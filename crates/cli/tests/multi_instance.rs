@@ -9,7 +9,9 @@
 use gpc_domain::sent::{SendStatus, SentTask};
 use gpc_domain::task::TaskType;
 use gpc_store::test_support::TestDatabase;
-use gpc_testkit::{CREATE, DelayProxy, GPC001_ASID, JSON, Jwt, TestServer, headers, org_record};
+use gpc_testkit::{
+    CREATE, DelayProxy, GPC001_ASID, JSON, Jwt, PATIENCE, TestServer, headers, org_record, wait_for,
+};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -122,16 +124,44 @@ async fn a_task_accepted_by_one_instance_shows_live_on_the_other() {
         .await
         .unwrap();
     assert_eq!(events.status(), 200);
-    // Give B's subscription a moment to be in place before the task arrives.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // B's page is subscribed once its answer has come; B itself hears of
+    // A's tasks only once its LISTEN is in place. Announce a probe until
+    // B's page hears it, then create the real task.
+    let probe_db = db.connect().await;
+    let mut stream = String::new();
+    wait_for(
+        PATIENCE,
+        "B to hear the database's announcements",
+        async || {
+            probe_db
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&gpc_store::RECEIVED_CHANNEL, &r#"["GPC001","probe"]"#],
+                )
+                .await
+                .unwrap();
+            if let Ok(chunk) =
+                tokio::time::timeout(Duration::from_millis(200), events.chunk()).await
+            {
+                stream.push_str(&String::from_utf8_lossy(
+                    &chunk.unwrap().unwrap_or_default(),
+                ));
+            }
+            if stream.contains("probe") {
+                Ok(())
+            } else {
+                Err(stream.clone())
+            }
+        },
+    )
+    .await;
 
     let (status, _, created) =
         gpc_testkit::send(create(&a.base, &gpc_testkit::dawes_order())).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
 
-    let mut stream = String::new();
-    let found = tokio::time::timeout(Duration::from_secs(10), async {
+    let found = tokio::time::timeout(PATIENCE, async {
         while let Some(chunk) = events.chunk().await.unwrap() {
             stream.push_str(&String::from_utf8_lossy(&chunk));
             if stream.contains("event: received") && stream.contains(&id) {
@@ -238,19 +268,19 @@ async fn outbox_workers_on_both_instances_deliver_each_task_once() {
     for t in &tasks {
         outbox.enqueue(t).await.unwrap();
     }
-    let mut delivered = 0;
-    for _ in 0..150 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        delivered = 0;
+    wait_for(PATIENCE, "every task delivered", async || {
+        let mut delivered = 0;
         for t in &tasks {
             let now = outbox.get(&t.id).await.unwrap().unwrap();
             delivered += usize::from(now.status == SendStatus::Delivered);
         }
         if delivered == tasks.len() {
-            break;
+            Ok(())
+        } else {
+            Err(delivered)
         }
-    }
-    assert_eq!(delivered, tasks.len());
+    })
+    .await;
     for t in &tasks {
         let attempts = outbox.attempts(&t.id).await.unwrap();
         assert_eq!(attempts.len(), 1, "{}: {attempts:?}", t.id);
@@ -278,9 +308,11 @@ async fn a_task_left_by_a_dead_instance_is_picked_up_by_the_other() {
     // The provider stores the first POST and then holds its answer back.
     let slow = DelayProxy::start(&provider.base, 1, Duration::from_secs(60)).await;
     let spine = ["--spine-provider-base", slow.base.as_str()];
-    // A short timeout makes a short lease (4 × timeout + 5 s).
+    // The timeout sets the lease (4 × timeout + 5 s, so B takes over after
+    // 25 s), and must outlast the moment between A's POST and its kill
+    // however busy the machine, or A would record a failure first.
     let quick = [
-        ("GPC_REQUEST_TIMEOUT_MS", "1000"),
+        ("GPC_REQUEST_TIMEOUT_MS", "5000"),
         ("GPC_SSP_TIMEOUT_MS", "60000"),
     ];
     let mut a = serve(&db, &spine, &quick);
@@ -289,28 +321,25 @@ async fn a_task_left_by_a_dead_instance_is_picked_up_by_the_other() {
         .unwrap();
     let task = queued(&slow.base, 0);
     outbox.enqueue(&task).await.unwrap();
-    for _ in 0..200 {
-        if slow.posts() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(slow.posts(), 1, "A reached the POST");
+    wait_for(PATIENCE, "A's POST", async || match slow.posts() {
+        0 => Err(0),
+        n => Ok(n),
+    })
+    .await;
+    assert_eq!(slow.posts(), 1, "one POST");
     a.child.kill().unwrap(); // A dies mid-delivery, holding the lease.
     a.child.wait().unwrap();
     let left = outbox.get(&task.id).await.unwrap().unwrap();
     assert_eq!(left.status, SendStatus::Sending, "left mid-delivery");
 
     let _b = serve(&db, &spine, &quick);
-    let mut status = left.status;
-    for _ in 0..200 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        status = outbox.get(&task.id).await.unwrap().unwrap().status;
-        if status == SendStatus::Delivered {
-            break;
+    wait_for(PATIENCE, "B to take the task over", async || {
+        match outbox.get(&task.id).await.unwrap().unwrap().status {
+            SendStatus::Delivered => Ok(()),
+            other => Err(other),
         }
-    }
-    assert_eq!(status, SendStatus::Delivered, "B took the task over");
+    })
+    .await;
     let attempts = outbox.attempts(&task.id).await.unwrap();
     assert_eq!(
         attempts.last().unwrap().http_status,

@@ -262,6 +262,15 @@ impl Engine {
             )),
             other => directory_error(other),
         })?;
+        // No recipient may accept a task about a deceased patient (spec §4.2
+        // rule 7), and the recipient's look-up would only say it holds no
+        // record of them: PDS knows why, so say it before anything is sent.
+        if let Some(died) = patient.deceased {
+            return Err(SendError::Refused(format!(
+                "this patient is recorded as deceased on {} (PDS), so a task cannot be sent about them",
+                died.strftime("%-d %b %Y")
+            )));
+        }
         let to_ods = match &request.to {
             Some(to) => parse_ods(to)?,
             None => patient.registered_practice.clone().ok_or_else(|| {
@@ -528,7 +537,7 @@ impl Engine {
             Err(CallError::Rejected { status, reason }) => {
                 task.status = SendStatus::Rejected;
                 task.reason = Some(reason.clone());
-                (Some(status), reason)
+                (status, reason)
             }
             Err(CallError::Failed { status, reason }) => {
                 task.status = SendStatus::Failed;
@@ -587,17 +596,40 @@ impl Engine {
             t.updated_at = Timestamp::now();
             self.publish(&t, Some(step));
         };
+        // A refusal before the Order says at which look-up it came, so that
+        // nobody reads the look-up's answer as the recipient's word on the task.
+        let before_order = |step: String| {
+            move |e: CallError| match e {
+                CallError::Rejected { status, reason } => CallError::Rejected {
+                    status,
+                    reason: format!("Refused at {step}, before the task was sent: {reason}"),
+                },
+                failed => failed,
+            }
+        };
         progress(format!("Finding the patient on {}'s system", task.to_name));
         let patient_id = client
             .find_patient(&route, &who, &task.nhs_number.as_digits())
-            .await?;
+            .await
+            .map_err(before_order(format!(
+                "the patient look-up on {}'s system",
+                task.to_name
+            )))?;
         progress("Resolving the organisations".to_owned());
         let target_id = client
             .find_organisation(&route, &who, task.to_ods.as_str(), task.to_ods.as_str())
-            .await?;
+            .await
+            .map_err(before_order(format!(
+                "the look-up of {} on its own system",
+                task.to_ods
+            )))?;
         let source_id = client
             .find_organisation(&route, &who, task.from_ods.as_str(), task.to_ods.as_str())
-            .await?;
+            .await
+            .map_err(before_order(format!(
+                "the look-up of {} on {}'s system",
+                task.from_ods, task.to_name
+            )))?;
         progress(format!("Sending the task to {}", task.to_name));
         let today = london_today(Timestamp::now()).to_string();
         let body = order(&OrderParts {

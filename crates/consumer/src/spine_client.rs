@@ -36,8 +36,10 @@ impl Route {
 /// Why a call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
-    /// The request was refused: sending it again will not help.
-    Rejected { status: u16, reason: String },
+    /// The request was refused: sending it again will not help. `status`
+    /// is that of the refusal; `None` where the answer was a success that
+    /// lacked what the task needs (the recipient holds no such patient).
+    Rejected { status: Option<u16>, reason: String },
     /// The recipient could not be reached or did not answer: worth retrying.
     Failed { status: Option<u16>, reason: String },
 }
@@ -86,7 +88,7 @@ impl SpineClient {
         match status {
             200..=299 => Ok((status, body)),
             400..=499 => Err(CallError::Rejected {
-                status,
+                status: Some(status),
                 reason: plain_words(status, &body, &route.to_name),
             }),
             _ => Err(CallError::Failed {
@@ -162,7 +164,7 @@ impl SpineClient {
     ) -> Result<String, CallError> {
         let jwt = token(who, Scope::PatientRead, Record::Patient(nhs), now());
         let path = format!("/Patient?identifier={NHS_NUMBER}%7C{nhs}");
-        let (status, bundle) = self
+        let (_, bundle) = self
             .call(
                 route,
                 Method::GET,
@@ -173,7 +175,7 @@ impl SpineClient {
             )
             .await?;
         first_entry_id(&bundle).ok_or_else(|| CallError::Rejected {
-            status,
+            status: None,
             reason: format!(
                 "{} holds no record of this patient, so it cannot accept a task about them.",
                 route.to_name
@@ -196,7 +198,7 @@ impl SpineClient {
             now(),
         );
         let path = format!("/Organization?identifier={ODS_ORGANIZATION_CODE}%7C{ods}");
-        let (status, bundle) = self
+        let (_, bundle) = self
             .call(
                 route,
                 Method::GET,
@@ -207,7 +209,7 @@ impl SpineClient {
             )
             .await?;
         first_entry_id(&bundle).ok_or_else(|| CallError::Rejected {
-            status,
+            status: None,
             reason: format!("{} does not know the organisation {ods}.", route.to_name),
         })
     }

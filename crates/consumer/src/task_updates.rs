@@ -29,7 +29,7 @@ enum Answer {
     /// 200 or 201, with the body.
     Delivered { status: u16, body: Value },
     /// 4xx: the other side will not take it; why, in words.
-    Refused { status: u16, detail: String },
+    Refused { status: Option<u16>, detail: String },
     /// No answer, or 5xx: try again later.
     Failed { status: Option<u16>, detail: String },
 }
@@ -38,7 +38,7 @@ fn classify(result: Result<(u16, Value), CallError>, other_side: &str) -> Answer
     match result {
         Ok((status @ 200..=299, body)) => Answer::Delivered { status, body },
         Ok((status @ 400..=499, body)) => Answer::Refused {
-            status,
+            status: Some(status),
             detail: diagnostics(&body)
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("{other_side} answered HTTP {status}.")),
@@ -198,7 +198,7 @@ impl Engine {
                 c.status = UpdateStatus::Refused;
                 c.next_attempt_at = None;
                 c.finished_at = Some(now);
-                c.http_status = Some(status);
+                c.http_status = status;
                 c.detail = Some(detail);
             }
             Answer::Failed { status, detail } => {
@@ -352,7 +352,7 @@ impl Engine {
                 update.status = UpdateStatus::Refused;
                 update.next_attempt_at = None;
                 update.finished_at = Some(now);
-                update.http_status = Some(status);
+                update.http_status = status;
                 update.detail = Some(detail);
             }
             Answer::Failed { status, detail } => {

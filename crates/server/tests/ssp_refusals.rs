@@ -399,8 +399,10 @@ async fn a_provider_that_never_answers_is_a_504_within_the_timeout() {
     .await;
     let took = started.elapsed();
     assert!(took >= timeout, "{took:?}");
-    assert!(took < Duration::from_secs(5), "{took:?}");
-    assert_eq!(decoy.hits(), 1);
+    // The decoy holds the connection for 60 s: well before that, however
+    // busy the machine, the SSP has given up on its own.
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_eq!(decoy.settled_hits().await, 1);
 }
 
 #[tokio::test]

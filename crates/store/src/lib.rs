@@ -12,6 +12,7 @@ mod postgres;
 mod rows;
 pub mod sessions;
 mod sqlite;
+#[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 #[cfg(test)]
 mod upgrade_tests;

@@ -24,18 +24,14 @@ use tokio::time::timeout;
 const GPC001: &str = "GPC001";
 const HUB_ASID: &str = "200000000370";
 
+/// The next event. That nothing was announced in between is shown by
+/// announcing something else and finding it next: a listener hears
+/// notifications in the order their transactions committed.
 async fn next<T: Clone>(events: &mut broadcast::Receiver<T>) -> T {
-    timeout(Duration::from_secs(10), events.recv())
+    timeout(Duration::from_secs(120), events.recv())
         .await
-        .expect("an event within 10 s")
+        .expect("an event within 120 s")
         .expect("an open channel")
-}
-
-/// Nothing more arrives for a moment.
-async fn quiet<T: Clone + std::fmt::Debug>(events: &mut broadcast::Receiver<T>) {
-    if let Ok(event) = timeout(Duration::from_millis(300), events.recv()).await {
-        panic!("unexpected event {event:?}");
-    }
 }
 
 /// A change of a received task made through one instance (or a CLI
@@ -82,22 +78,47 @@ async fn a_change_on_one_instance_is_announced_on_another() {
             task_id: t.id.clone(),
         }
     );
-    let refused = a.change_task(&ods(GPC001), &t.id, take).await.unwrap();
+    let refused = a
+        .change_task(&ods(GPC001), &t.id, take.clone())
+        .await
+        .unwrap();
     assert!(
         matches!(refused, Some(ChangeOutcome::Refused { .. })),
         "{refused:?}"
     );
-    quiet(&mut on_b).await;
+    // The refusal announced nothing: the next change heard is another task's.
+    let marker = task(GPC001, HUB_ASID, &["marker"], at(2));
+    a.create_task(marker.clone(), audit_for(&marker, 201))
+        .await
+        .unwrap();
+    let take_marker = TaskChange {
+        wire: gpc_domain::updates::Wire::outgoing(),
+        ..take
+    };
+    a.change_task(&ods(GPC001), &marker.id, take_marker)
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut on_b).await,
+        ReceivedEvent {
+            tenant: ods(GPC001),
+            task_id: marker.id.clone(),
+        }
+    );
     // Whether the sender heard is part of the task's page, wherever it is open.
     let now = at(2);
-    let mut claimed = a.claim_updates("worker-a", now, at(60), 10).await.unwrap();
-    assert_eq!(claimed.len(), 1, "the take's update: {claimed:?}");
-    let mut update = claimed.remove(0);
-    update.status = gpc_domain::updates::UpdateStatus::Delivered;
-    update.attempts = 1;
-    update.next_attempt_at = None;
-    update.finished_at = Some(now);
-    update.http_status = Some(201);
+    let claimed = a.claim_updates("worker-a", now, at(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 2, "the two takes' updates: {claimed:?}");
+    let finished = |mut update: gpc_domain::updates::OutgoingUpdate| {
+        update.status = gpc_domain::updates::UpdateStatus::Delivered;
+        update.attempts = 1;
+        update.next_attempt_at = None;
+        update.finished_at = Some(now);
+        update.http_status = Some(201);
+        update
+    };
+    let (mine, others): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|u| u.task_id == t.id);
+    let update = finished(mine.into_iter().next().unwrap());
     assert!(a.finish_update("worker-a", &update).await.unwrap());
     assert_eq!(
         next(&mut on_b).await,
@@ -106,9 +127,18 @@ async fn a_change_on_one_instance_is_announced_on_another() {
             task_id: t.id.clone(),
         }
     );
-    // An attempt whose lease was lost records and announces nothing.
+    // An attempt whose lease was lost records and announces nothing: the
+    // next heard is the marker's update.
     assert!(!a.finish_update("worker-b", &update).await.unwrap());
-    quiet(&mut on_b).await;
+    let marker_update = finished(others.into_iter().next().unwrap());
+    assert!(a.finish_update("worker-a", &marker_update).await.unwrap());
+    assert_eq!(
+        next(&mut on_b).await,
+        ReceivedEvent {
+            tenant: ods(GPC001),
+            task_id: marker.id.clone(),
+        }
+    );
     let store: &dyn Store = &b;
     assert!(store.changed_events().is_some());
 }
@@ -154,9 +184,9 @@ async fn a_task_created_on_one_instance_is_announced_on_another() {
             .await
             .is_err()
     );
-    quiet(&mut on_b).await;
 
-    // An explicit announcement, for tasks stored another way.
+    // An explicit announcement, for tasks stored another way; heard next,
+    // so neither the repeat nor the failed create announced anything.
     a.notify_received(&ods("R1A14"), "x").await;
     assert_eq!(
         next(&mut on_b).await,
@@ -221,14 +251,39 @@ async fn a_create_waits_for_an_uncommitted_holder_of_its_key() {
                 async move { store.create_task(mine.clone(), audit_for(&mine, 201)).await },
             )
         };
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Until the create is seen waiting on the holder's lock.
+        let watcher = db.connect().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                !create.is_finished(),
+                "the create did not wait for the holder"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the create never waited for the holder's lock"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(!create.is_finished(), "the create waits for the holder");
         if commit {
             tx.commit().await.unwrap();
         } else {
             tx.rollback().await.unwrap();
         }
-        let outcome = timeout(Duration::from_secs(10), create)
+        let outcome = timeout(Duration::from_secs(120), create)
             .await
             .unwrap()
             .unwrap()
@@ -264,6 +319,17 @@ async fn a_failed_create_reports_no_stored_value() {
     for value in [&t.id, &t.nhs_number.as_digits(), &t.patient_name, &t.text] {
         assert!(!message.contains(value.as_str()), "{message}");
     }
+}
+
+/// Nothing was announced since the last event heard: a task enqueued now,
+/// `marker`, is what is heard next.
+async fn nothing_announced(
+    outbox: &PostgresOutbox,
+    events: &mut broadcast::Receiver<SentEvent>,
+    marker: &str,
+) {
+    outbox.enqueue(&sent(marker)).await.unwrap();
+    assert_eq!(next(events).await.task_id, marker);
 }
 
 fn sent(id: &str) -> SentTask {
@@ -326,14 +392,14 @@ async fn a_change_of_a_sent_task_is_announced_on_every_instance() {
         .unwrap();
     assert_eq!(claimed.len(), 1);
     // A claim changes only the lease: nothing to show.
-    quiet(&mut on_b).await;
+    nothing_announced(&a, &mut on_b, "m1").await;
     let mut sending = claimed[0].clone();
     sending.status = SendStatus::Sending;
     assert!(a.mark("a", &sending).await.unwrap());
     assert_eq!(next(&mut on_b).await, event);
     // A refused write announces nothing.
     assert!(!b.mark("b", &sending).await.unwrap());
-    quiet(&mut on_b).await;
+    nothing_announced(&a, &mut on_b, "m2").await;
     let outbox: &dyn Outbox = &b;
     assert!(outbox.sent_events().is_some());
 }
@@ -400,7 +466,7 @@ async fn reported_changes_and_cancellations_are_announced_on_every_instance() {
     a.apply_remote("s2", &take).await.unwrap().unwrap();
     assert_eq!(next(&mut on_b).await, event);
     a.apply_remote("s2", &take).await.unwrap().unwrap();
-    quiet(&mut on_b).await;
+    nothing_announced(&a, &mut on_b, "m3").await;
 
     let cancellation = Cancellation {
         identifier: "urn:uuid:cancel-s2".into(),
@@ -434,14 +500,14 @@ async fn reported_changes_and_cancellations_are_announced_on_every_instance() {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    quiet(&mut on_b).await;
+    nothing_announced(&a, &mut on_b, "m4").await;
     let mut finished = claimed[0].clone();
     if let Some(c) = finished.cancellation.as_mut() {
         c.attempts = 1;
         c.next_attempt_at = Some(now + jiff::SignedDuration::from_secs(1));
     }
     assert!(!b.finish_cancellation("b", &finished, None).await.unwrap());
-    quiet(&mut on_b).await;
+    nothing_announced(&a, &mut on_b, "m5").await;
     assert!(a.finish_cancellation("a", &finished, None).await.unwrap());
     assert_eq!(next(&mut on_b).await, event);
 }

@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod delay_proxy;
+mod wait;
 
 pub use delay_proxy::DelayProxy;
+pub use wait::{PATIENCE, wait_for};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

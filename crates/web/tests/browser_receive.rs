@@ -69,7 +69,12 @@ async fn a_colleagues_take_shows_live_on_the_task_page_which_then_marks_it_done(
         .screenshot(&screenshot("30-received-task-taken-live.png"))
         .await;
 
-    // The page now carries version 2, so marking it done goes through.
+    // The page now carries version 2, so marking it done goes through. The
+    // hub's word that it heard of the take is the last live change: typed
+    // before it, the note would go with the form it replaces.
+    driver
+        .wait_for_text("[data-testid=update-status]", "has been told")
+        .await;
     driver.type_into("#complete-note", "Review booked").await;
     driver.click("[data-testid=complete]").await;
     driver
@@ -145,6 +150,11 @@ async fn the_hub_watches_its_task_taken_and_completed_then_cancels_another() {
     hub.screenshot(&screenshot("32-sent-task-accepted-live.png"))
         .await;
 
+    // The last live change of the take (the hub heard of it) comes before
+    // typing, or the note would go with the form it replaces.
+    practice
+        .wait_for_text("[data-testid=update-status]", "has been told")
+        .await;
     practice
         .type_into("#complete-note", "Review booked for Thursday")
         .await;

@@ -11,7 +11,6 @@ mod common;
 
 use common::webdriver::{Driver, screenshot};
 use common::{Spine, World};
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_task_is_retried_to_delivered() {
@@ -58,6 +57,9 @@ async fn a_failed_task_is_retried_to_delivered() {
         .await;
     assert_eq!(attempts, 4, "one attempt and three automatic retries");
     driver
+        .assert_accessible("a failed sent task, with Retry")
+        .await;
+    driver
         .screenshot(&screenshot("20-sent-task-failed.png"))
         .await;
 
@@ -76,8 +78,9 @@ async fn a_failed_task_is_retried_to_delivered() {
         .screenshot(&screenshot("21-sent-task-retried-delivered.png"))
         .await;
 
-    // Delivered exactly once, on the provider that was down.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Delivered exactly once, on the provider that was down: the page said
+    // Delivered once the provider had stored it, and no attempt is left due.
+    assert_eq!(world.engine.outbox().next_due().await.unwrap(), None);
     assert_eq!(
         provider
             .store

@@ -11,7 +11,6 @@ mod common;
 use common::{Browser, World, between};
 use gpc_domain::task::ReceivedEvent;
 use reqwest::StatusCode;
-use std::time::Duration;
 
 const DAWES: &str = "9476719931";
 
@@ -302,14 +301,45 @@ async fn rejection_and_no_route_are_explained_with_the_telephone() {
     let rejected_tag =
         "Status: <strong class=\"nhsuk-tag nhsuk-tag--red\" data-testid=\"status\">Rejected";
     let no_record = b.send(DAWES, "XOA001", "1", "For information").await;
+    // Refused at the patient look-up, before any Order: the step is named,
+    // and the look-up's 200 is not shown as the refusal's status.
     b.wait_for(&no_record, rejected_tag)
         .await
-        .assert_contains("Out of Area Medical Centre holds no record of this patient")
-        .assert_contains("01632 960020");
+        .assert_contains(
+            "Refused at the patient look-up on Out of Area Medical Centre&#39;s system, \
+             before the task was sent: Out of Area Medical Centre holds no record of this patient",
+        )
+        .assert_contains("01632 960020")
+        .assert_contains("HTTP status </span>none</td>")
+        .assert_lacks("HTTP status </span>200</td>");
     let towers = b.send("9476718900", "XOA001", "1", "For information").await;
-    b.wait_for(&towers, rejected_tag).await.assert_contains(
-        "No data-sharing agreement allows this task to be sent to Out of Area Medical Centre",
+    b.wait_for(&towers, rejected_tag)
+        .await
+        .assert_contains(
+            "No data-sharing agreement allows this task to be sent to Out of Area Medical Centre",
+        )
+        .assert_contains("HTTP status </span>403</td>")
+        .assert_lacks("Refused at the");
+
+    // PDS records Mrs JOHNSON's death: the form says so, and nothing is sent.
+    let deceased = b
+        .post(
+            "/send",
+            &[
+                ("nhs", "9000000173"),
+                ("to", "GPC001"),
+                ("to_q", ""),
+                ("task_type", "2"),
+                ("details", "Please review the medication."),
+                ("action", "send"),
+            ],
+        )
+        .await;
+    assert_eq!(deceased.status, StatusCode::BAD_REQUEST);
+    deceased.assert_contains(
+        "The task was not sent: this patient is recorded as deceased on 13 Jul 2016 (PDS)",
     );
+    b.get("/sent").await.assert_lacks("Claire JOHNSON");
 
     let no_route = b
         .send("9000000009", "Y12345", "2", "Please call back")
@@ -347,7 +377,7 @@ async fn events_carry_the_organisations_status_changes_and_arrivals() {
     let path = b.send(DAWES, "GPC001", "1", "Seen live").await;
     let id = path.trim_start_matches("/sent/");
     let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
     while !(seen.contains("\"status\":\"Delivered\"") && seen.contains(id)) {
         let chunk = tokio::time::timeout_at(deadline, events.chunk())
             .await
@@ -369,7 +399,7 @@ async fn events_carry_the_organisations_status_changes_and_arrivals() {
     });
     let mut more = String::new();
     while !more.contains("arrived-at-y00001") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+        let chunk = tokio::time::timeout(common::PATIENCE, events.chunk())
             .await
             .expect("a received event in time")
             .unwrap()

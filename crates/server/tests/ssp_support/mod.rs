@@ -114,6 +114,7 @@ pub async fn closed_port() -> u16 {
 pub struct Decoy {
     pub port: u16,
     hits: Arc<AtomicUsize>,
+    peers: Arc<std::sync::Mutex<Vec<std::net::SocketAddr>>>,
 }
 
 impl Decoy {
@@ -121,9 +122,11 @@ impl Decoy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let hits = Arc::new(AtomicUsize::new(0));
-        let counted = hits.clone();
+        let peers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (counted, seen) = (hits.clone(), peers.clone());
         tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
+            while let Ok((socket, peer)) = listener.accept().await {
+                seen.lock().unwrap().push(peer);
                 counted.fetch_add(1, Ordering::SeqCst);
                 // Held open without an answer until the peer gives up.
                 tokio::spawn(async move {
@@ -132,11 +135,31 @@ impl Decoy {
                 });
             }
         });
-        Self { port, hits }
+        Self { port, hits, peers }
     }
 
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// The connections made before this call, each counted: a probe of its
+    /// own goes last into the listener's queue, which is served in order, so
+    /// once the probe is accepted every connection before it has been. The
+    /// probe itself is not counted.
+    pub async fn settled_hits(&self) -> usize {
+        let probe = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let me = probe.local_addr().unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while !self.peers.lock().unwrap().contains(&me) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the decoy never accepted its probe"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.hits.fetch_sub(1, Ordering::SeqCst) - 1
     }
 }
 

@@ -7,6 +7,11 @@
 pub mod oidc;
 pub mod webdriver;
 
+/// How long a test waits for what takes a moment on an idle machine (a
+/// delivery, a live update, a page to load): many times that, so that a
+/// machine busy with other builds does not fail it.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
 use gpc_consumer::Engine;
 use gpc_domain::task::ReceivedEvent;
 use gpc_server::ssp::SspConfig;
@@ -59,7 +64,7 @@ impl Spine {
                 Duration::from_millis(200),
                 Duration::from_millis(300),
             ],
-            request_timeout: Some(Duration::from_secs(5)),
+            request_timeout: Some(Duration::from_secs(30)),
             ..ConsumerConfig::default()
         };
         Self::boot(listen, dir, provider_base, Some(consumer), base).await
@@ -311,7 +316,7 @@ impl Browser {
 
     /// Reloads `path` until it shows `text`.
     pub async fn wait_for(&mut self, path: &str, text: &str) -> Page {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let page = self.get(path).await;
             if page.body.contains(text) {

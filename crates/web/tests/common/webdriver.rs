@@ -36,6 +36,24 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
     None
 }
 
+/// axe-core's script, installed from `tests/axe/package-lock.json` by
+/// `npm ci` (as `.ci/run` does). Missing, it fails the test, never skips it.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/axe");
+        let file = dir.join("node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&file).unwrap_or_else(|e| {
+            panic!(
+                "cannot read {}: {e}; the accessibility checks need axe-core: \
+                 run `npm ci --prefix {}`",
+                file.display(),
+                dir.display()
+            )
+        })
+    })
+}
+
 /// chromedriver on a free port and one headless Chromium session.
 pub struct Driver {
     http: reqwest::Client,
@@ -84,7 +102,8 @@ impl Driver {
             .build()
             .unwrap();
         let mut ready = false;
-        for _ in 0..100 {
+        // Chromedriver starts in well under a second on an idle machine.
+        for _ in 0..600 {
             if let Ok(r) = http.get(format!("{base}/status")).send().await
                 && let Ok(v) = r.json::<Value>().await
                 && v["value"]["ready"].as_bool() == Some(true)
@@ -201,7 +220,8 @@ impl Driver {
 
     /// The first element matching `css`, waiting for it to appear.
     pub async fn find(&self, css: &str) -> Element {
-        for _ in 0..100 {
+        let deadline = tokio::time::Instant::now() + super::PATIENCE;
+        while tokio::time::Instant::now() < deadline {
             if let Some(e) = self.find_all(css).await.into_iter().next() {
                 return e;
             }
@@ -273,7 +293,8 @@ impl Driver {
     /// Waits until the element matching `css` shows `text`.
     pub async fn wait_for_text(&self, css: &str, text: &str) -> String {
         let mut last = String::new();
-        for _ in 0..300 {
+        let deadline = tokio::time::Instant::now() + super::PATIENCE;
+        while tokio::time::Instant::now() < deadline {
             last = self.text(css).await;
             if last.contains(text) {
                 return last;
@@ -289,6 +310,60 @@ impl Driver {
     pub async fn execute(&self, script: &str) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": []}))
             .await
+    }
+
+    /// axe-core's WCAG 2.1 A and AA rules on the page as it is now: every
+    /// rule broken, with the elements that break it.
+    pub async fn accessibility_violations(&self) -> Vec<Value> {
+        let present = self
+            .execute("return typeof window.axe !== 'undefined';")
+            .await;
+        if present != Value::Bool(true) {
+            self.execute(axe_source()).await;
+        }
+        // axe.run is asynchronous; the last argument of an async script is
+        // WebDriver's callback.
+        let script = r#"
+            const done = arguments[arguments.length - 1];
+            axe.run(document, {
+                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+                resultTypes: ['violations']
+            }).then(
+                r => done({violations: r.violations.map(v => ({
+                    id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.map(n => ({target: n.target, summary: n.failureSummary,
+                                              html: n.html}))
+                }))}),
+                e => done({error: String(e)})
+            );
+        "#;
+        let result = self
+            .post("/execute/async", json!({"script": script, "args": []}))
+            .await;
+        assert!(
+            result["error"].is_null(),
+            "axe-core did not run on {}: {}",
+            self.url().await,
+            result["error"]
+        );
+        result["violations"]
+            .as_array()
+            .unwrap_or_else(|| panic!("axe-core gave no result: {result}"))
+            .clone()
+    }
+
+    /// Fails the test, listing every violation, if the page as it is now
+    /// breaks any WCAG 2.1 A or AA rule that axe-core checks. `what` names
+    /// the page in the failure.
+    pub async fn assert_accessible(&self, what: &str) {
+        let violations = self.accessibility_violations().await;
+        assert!(
+            violations.is_empty(),
+            "{what} ({}) breaks {} WCAG 2.1 A/AA rule(s):\n{:#}",
+            self.url().await,
+            violations.len(),
+            Value::Array(violations)
+        );
     }
 
     /// Presses keys on whatever has the focus, as a person at a keyboard.
