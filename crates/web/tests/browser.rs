@@ -18,27 +18,6 @@ async fn shot(driver: &Driver, name: &str) {
     driver.screenshot(&screenshot(name)).await;
 }
 
-async fn sign_in(driver: &Driver, web: &str, org: &str, user: &str) {
-    driver.goto(&format!("{web}/sign-in")).await;
-    driver.click(&format!("input[name=org][value={org}]")).await;
-    driver.click("main button[type=submit]").await;
-    driver.wait_for_text("legend", "Who are you at").await;
-    driver
-        .click(&format!("input[name=user][value={user}]"))
-        .await;
-    driver.click("main button[type=submit]").await;
-    driver.wait_for_text("h1", "Find a patient").await;
-}
-
-async fn find_patient(driver: &Driver, web: &str, nhs: &str, name: &str) {
-    driver.goto(&format!("{web}/patient")).await;
-    driver.type_into("#nhs", nhs).await;
-    driver.click("form.app-find-patient button").await;
-    driver
-        .wait_for_text("[data-testid=patient-name]", name)
-        .await;
-}
-
 /// Tabs forward until the element `id` has the focus; returns the stops on the way.
 async fn tab_to(driver: &Driver, id: &str) -> Vec<String> {
     let mut stops = Vec::new();
@@ -99,7 +78,9 @@ async fn a_clinician_sends_and_receives_tasks_in_a_browser() {
     shot(&driver, "03-find-patient-error.png").await;
 
     // The patient's banner, and the form addressed to the registered practice.
-    find_patient(&driver, &web, "947 671 9931", "DAWES, Minnie (Mrs)").await;
+    driver
+        .find_patient(&web, "947 671 9931", "DAWES, Minnie (Mrs)")
+        .await;
     let banner = driver.text(".app-patient-banner").await;
     for shown in [
         "31-May-1952",
@@ -202,7 +183,9 @@ async fn a_clinician_sends_and_receives_tasks_in_a_browser() {
     );
 
     // To an organisation found by the filter, which does not know the patient.
-    find_patient(&driver, &web, "9476719931", "DAWES, Minnie (Mrs)").await;
+    driver
+        .find_patient(&web, "9476719931", "DAWES, Minnie (Mrs)")
+        .await;
     driver.type_into("#to-filter", "out of area").await;
     driver
         .wait_for_text("#to-filter-status", "1 organisation matches")
@@ -226,7 +209,9 @@ async fn a_clinician_sends_and_receives_tasks_in_a_browser() {
     shot(&driver, "08-sent-task-rejected.png").await;
 
     // A practice with no electronic route: its telephone, before and after Send.
-    find_patient(&driver, &web, "9000000009", "SMITH, Jane (Mrs)").await;
+    driver
+        .find_patient(&web, "9000000009", "SMITH, Jane (Mrs)")
+        .await;
     driver.wait_for_text("#to-route", "01632 960030").await;
     shot(&driver, "09-no-electronic-route.png").await;
     driver.click("label[for=task_type-2]").await;
@@ -272,7 +257,9 @@ async fn a_clinician_sends_and_receives_tasks_in_a_browser() {
 
     // 320 px wide: nothing scrolls sideways.
     driver.viewport(320, 900).await;
-    find_patient(&driver, &web, "9476719931", "DAWES, Minnie (Mrs)").await;
+    driver
+        .find_patient(&web, "9476719931", "DAWES, Minnie (Mrs)")
+        .await;
     no_sideways_scroll(&driver, "the send form").await;
     shot(&driver, "10-send-form-320px.png").await;
     driver.goto(&format!("{web}/sent")).await;
@@ -285,7 +272,7 @@ async fn a_clinician_sends_and_receives_tasks_in_a_browser() {
     // At the practice: the task is in the inbox, and a new one appears live.
     driver.click(".nhsuk-header__account-button").await;
     driver.wait_for_text("h1", "Sign in").await;
-    sign_in(&driver, &web, "GPC001", "G13579135").await;
+    driver.sign_in_demo(&web, "GPC001", "G13579135").await;
     driver
         .click("a.nhsuk-header__navigation-link[href='/received']")
         .await;

@@ -16,27 +16,6 @@ mod common;
 use common::webdriver::Driver;
 use common::{Spine, World};
 
-async fn sign_in(driver: &Driver, web: &str, org: &str, user: &str) {
-    driver.goto(&format!("{web}/sign-in")).await;
-    driver.click(&format!("input[name=org][value={org}]")).await;
-    driver.click("main button[type=submit]").await;
-    driver.wait_for_text("legend", "Who are you at").await;
-    driver
-        .click(&format!("input[name=user][value={user}]"))
-        .await;
-    driver.click("main button[type=submit]").await;
-    driver.wait_for_text("h1", "Find a patient").await;
-}
-
-async fn find_patient(driver: &Driver, web: &str, nhs: &str, name: &str) {
-    driver.goto(&format!("{web}/patient")).await;
-    driver.type_into("#nhs", nhs).await;
-    driver.click("form.app-find-patient button").await;
-    driver
-        .wait_for_text("[data-testid=patient-name]", name)
-        .await;
-}
-
 /// Fills in and sends the form of the patient on screen; waits for the
 /// sent task's page to show `status`.
 async fn send(driver: &Driver, to: &str, details: &str, status: &str) -> String {
@@ -88,18 +67,26 @@ async fn every_kind_of_page_meets_wcag_2_1_a_and_aa() {
     driver.click("form.app-find-patient button").await;
     driver.wait_for_text("#nhs-error", "Modulus 11").await;
     check("find a patient with an error").await;
-    find_patient(&driver, &web, "9476719931", "DAWES, Minnie (Mrs)").await;
+    driver
+        .find_patient(&web, "9476719931", "DAWES, Minnie (Mrs)")
+        .await;
     check("a patient's banner and the send form").await;
     driver.click("button[value=send]").await;
     driver
         .wait_for_text(".nhsuk-error-summary", "Select the type of task")
         .await;
     check("the send form with errors").await;
-    find_patient(&driver, &web, "9476718897", "CASSIN, Carl (Mr)").await;
+    driver
+        .find_patient(&web, "9476718897", "CASSIN, Carl (Mr)")
+        .await;
     check("a restricted patient's banner").await;
-    find_patient(&driver, &web, "9000000173", "JOHNSON, Claire (Mrs)").await;
+    driver
+        .find_patient(&web, "9000000173", "JOHNSON, Claire (Mrs)")
+        .await;
     check("a deceased patient's banner").await;
-    find_patient(&driver, &web, "9000000009", "SMITH, Jane (Mrs)").await;
+    driver
+        .find_patient(&web, "9000000009", "SMITH, Jane (Mrs)")
+        .await;
     driver.wait_for_text("#to-route", "01632 960030").await;
     check("the send form to a practice without an electronic route").await;
 
@@ -112,10 +99,14 @@ async fn every_kind_of_page_meets_wcag_2_1_a_and_aa() {
     )
     .await;
     check("a sent task without an electronic route").await;
-    find_patient(&driver, &web, "9476719931", "DAWES, Minnie (Mrs)").await;
+    driver
+        .find_patient(&web, "9476719931", "DAWES, Minnie (Mrs)")
+        .await;
     send(&driver, "XOA001", "For information.", "Rejected").await;
     check("a rejected sent task").await;
-    find_patient(&driver, &web, "9476719931", "DAWES, Minnie (Mrs)").await;
+    driver
+        .find_patient(&web, "9476719931", "DAWES, Minnie (Mrs)")
+        .await;
     let delivered = send(
         &driver,
         "GPC001",
@@ -130,7 +121,9 @@ async fn every_kind_of_page_meets_wcag_2_1_a_and_aa() {
         .wait_for_text(".nhsuk-error-summary", "Enter why the task is cancelled")
         .await;
     check("a sent task's cancel form with an error").await;
-    find_patient(&driver, &web, "9476719931", "DAWES, Minnie (Mrs)").await;
+    driver
+        .find_patient(&web, "9476719931", "DAWES, Minnie (Mrs)")
+        .await;
     let cancelled = send(&driver, "GPC001", "Sent in error.", "Delivered").await;
     driver
         .type_into("#cancel-reason", "Sent to the wrong practice")
@@ -150,7 +143,7 @@ async fn every_kind_of_page_meets_wcag_2_1_a_and_aa() {
     // in each state with the actions that state allows.
     driver.click(".nhsuk-header__account-button").await;
     driver.wait_for_text("h1", "Sign in").await;
-    sign_in(&driver, &web, "GPC001", "G13579135").await;
+    driver.sign_in_demo(&web, "GPC001", "G13579135").await;
     for (view, what) in [
         ("todo", "the received list, To do"),
         ("mine", "the received list, Assigned to me (empty)"),
@@ -201,7 +194,7 @@ async fn every_kind_of_page_meets_wcag_2_1_a_and_aa() {
     check("the received list, Done, with tasks").await;
 
     // Back at the hub, the sender's page follows what the practice did.
-    sign_in(&driver, &web, "Y00001", "G11111116").await;
+    driver.sign_in_demo(&web, "Y00001", "G11111116").await;
     driver.goto(&delivered).await;
     driver
         .wait_for_text("[data-testid=status]", "Completed")

@@ -24,13 +24,7 @@ async fn a_colleagues_take_shows_live_on_the_task_page_which_then_marks_it_done(
     let id = hub.deliver_to_gpc001("Please review medication").await;
 
     // Mrs ROSS has the task open in her browser.
-    driver.goto(&format!("{web}/sign-in")).await;
-    driver.click("input[name=org][value=GPC001]").await;
-    driver.click("main button[type=submit]").await;
-    driver.wait_for_text("legend", "Who are you at").await;
-    driver.click("input[name=user][value=G50000001]").await;
-    driver.click("main button[type=submit]").await;
-    driver.wait_for_text("h1", "Find a patient").await;
+    driver.sign_in_demo(&web, "GPC001", "G50000001").await;
     driver.goto(&format!("{web}/received/{id}")).await;
     driver
         .wait_for_text("[data-testid=state]", "Received")
@@ -108,13 +102,7 @@ async fn the_hub_watches_its_task_taken_and_completed_then_cancels_another() {
     let id = common::between(&delivered.body, r#"data-testid="provider-task-id">"#, "<").to_owned();
 
     let hub = Driver::start().await;
-    hub.goto(&format!("{web}/sign-in")).await;
-    hub.click("input[name=org][value=Y00001]").await;
-    hub.click("main button[type=submit]").await;
-    hub.wait_for_text("legend", "Who are you at").await;
-    hub.click("input[name=user][value=G11111116]").await;
-    hub.click("main button[type=submit]").await;
-    hub.wait_for_text("h1", "Find a patient").await;
+    hub.sign_in_demo(&web, "Y00001", "G11111116").await;
     hub.goto(&format!("{web}{sent_path}")).await;
     hub.wait_for_text(
         "[data-testid=remote-state]",
@@ -125,13 +113,7 @@ async fn the_hub_watches_its_task_taken_and_completed_then_cancels_another() {
     hub.execute("window.appNoReload = true; return true;").await;
 
     let practice = Driver::start().await;
-    practice.goto(&format!("{web}/sign-in")).await;
-    practice.click("input[name=org][value=GPC001]").await;
-    practice.click("main button[type=submit]").await;
-    practice.wait_for_text("legend", "Who are you at").await;
-    practice.click("input[name=user][value=G13579135]").await;
-    practice.click("main button[type=submit]").await;
-    practice.wait_for_text("h1", "Find a patient").await;
+    practice.sign_in_demo(&web, "GPC001", "G13579135").await;
     practice.goto(&format!("{web}/received/{id}")).await;
     practice.click("[data-testid=take]").await;
     practice

@@ -307,6 +307,25 @@ impl Driver {
         );
     }
 
+    /// Signs in with the demo picker at `web` as `user` of `org`.
+    pub async fn sign_in_demo(&self, web: &str, org: &str, user: &str) {
+        self.goto(&format!("{web}/sign-in")).await;
+        self.click(&format!("input[name=org][value={org}]")).await;
+        self.click("main button[type=submit]").await;
+        self.wait_for_text("legend", "Who are you at").await;
+        self.click(&format!("input[name=user][value={user}]")).await;
+        self.click("main button[type=submit]").await;
+        self.wait_for_text("h1", "Find a patient").await;
+    }
+
+    /// Finds the patient with NHS number `nhs` and waits for `name`.
+    pub async fn find_patient(&self, web: &str, nhs: &str, name: &str) {
+        self.goto(&format!("{web}/patient")).await;
+        self.type_into("#nhs", nhs).await;
+        self.click("form.app-find-patient button").await;
+        self.wait_for_text("[data-testid=patient-name]", name).await;
+    }
+
     pub async fn execute(&self, script: &str) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": []}))
             .await
