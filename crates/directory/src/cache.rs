@@ -8,7 +8,6 @@
 use crate::{Directory, DirectoryError, DirectoryOrganisation, SdsEndpoint, TracedPatient};
 use gpc_domain::{Asid, NhsNumber, OdsCode};
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,19 +40,32 @@ impl CachingDirectory {
     }
 }
 
-fn kept<K: Eq + Hash, V: Clone>(map: &Mutex<HashMap<K, (Instant, V)>>, key: &K) -> Option<V> {
-    let map = map.lock().unwrap_or_else(|p| p.into_inner());
-    map.get(key)
-        .filter(|(until, _)| Instant::now() < *until)
-        .map(|(_, v)| v.clone())
-}
-
-fn keep<K: Eq + Hash, V>(map: &Mutex<HashMap<K, (Instant, V)>>, key: K, value: V, ttl: Duration) {
-    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    if map.len() >= MAX_ENTRIES {
-        map.clear();
+/// The answer kept under `key` while it is fresh, else `ask`'s, kept when
+/// it found something. `ask` is a future, so it runs only on a miss.
+async fn through<V: Clone>(
+    map: &Kept<V>,
+    key: (OdsCode, String),
+    ttl: Duration,
+    ask: impl std::future::Future<Output = Result<Option<V>, DirectoryError>>,
+) -> Result<Option<V>, DirectoryError> {
+    let fresh = {
+        let map = map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&key)
+            .filter(|(until, _)| Instant::now() < *until)
+            .map(|(_, v)| v.clone())
+    };
+    if fresh.is_some() {
+        return Ok(fresh);
     }
-    map.insert(key, (Instant::now() + ttl, value));
+    let answer = ask.await?;
+    if let Some(found) = &answer {
+        let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, (Instant::now() + ttl, found.clone()));
+    }
+    Ok(answer)
 }
 
 #[async_trait::async_trait]
@@ -67,27 +79,25 @@ impl Directory for CachingDirectory {
         ods: &OdsCode,
         interaction: &str,
     ) -> Result<Option<SdsEndpoint>, DirectoryError> {
-        let key = (ods.clone(), interaction.to_owned());
-        if let Some(found) = kept(&self.endpoints, &key) {
-            return Ok(Some(found));
-        }
-        let answer = self.inner.endpoint(ods, interaction).await?;
-        if let Some(found) = &answer {
-            keep(&self.endpoints, key, found.clone(), self.ttl);
-        }
-        Ok(answer)
+        let ask = self.inner.endpoint(ods, interaction);
+        through(
+            &self.endpoints,
+            (ods.clone(), interaction.to_owned()),
+            self.ttl,
+            ask,
+        )
+        .await
     }
 
     async fn asid(&self, ods: &OdsCode, interaction: &str) -> Result<Option<Asid>, DirectoryError> {
-        let key = (ods.clone(), interaction.to_owned());
-        if let Some(found) = kept(&self.asids, &key) {
-            return Ok(Some(found));
-        }
-        let answer = self.inner.asid(ods, interaction).await?;
-        if let Some(found) = &answer {
-            keep(&self.asids, key, found.clone(), self.ttl);
-        }
-        Ok(answer)
+        let ask = self.inner.asid(ods, interaction);
+        through(
+            &self.asids,
+            (ods.clone(), interaction.to_owned()),
+            self.ttl,
+            ask,
+        )
+        .await
     }
 
     async fn organisation(
