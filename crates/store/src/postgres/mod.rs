@@ -339,7 +339,18 @@ const CLAIM_UPDATES: &str = concat!(
     update_columns!()
 );
 
-static FINISH_UPDATE: LazyLock<String> = LazyLock::new(|| finish_statement(|n| format!("${n}")));
+/// Records an attempt and, when it was this worker's to record, tells the
+/// task's open pages on every instance whether the sender heard: one
+/// statement, so the NOTIFY goes with the change's commit and costs no
+/// transaction of its own. The payload is `received_payload`'s shape.
+static FINISH_UPDATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH finished AS ({} RETURNING tenant, task_id) \
+         SELECT pg_notify('{CHANGED_CHANNEL}', json_build_array(tenant, task_id)::text) \
+           FROM finished",
+        finish_statement(|n| format!("${n}"))
+    )
+});
 
 fn parse_received(payload: &str) -> Option<ReceivedEvent> {
     let (tenant, task_id): (String, String) = serde_json::from_str(payload).ok()?;
@@ -584,28 +595,16 @@ impl Store for PostgresStore {
         update: &OutgoingUpdate,
     ) -> Result<bool, StoreError> {
         let cells = finish_cells(owner, update)?;
-        let mut client = self.pool.get().await.map_err(pool_err)?;
-        let tx = client.transaction().await.map_err(pg_err)?;
-        let stmt = tx.prepare_cached(&FINISH_UPDATE).await.map_err(pg_err)?;
-        let changed = tx
-            .execute(&stmt, &codec::params(&cells))
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let stmt = client
+            .prepare_cached(&FINISH_UPDATE)
             .await
             .map_err(pg_err)?;
-        if changed == 1 {
-            // The task's open pages on every instance show whether the
-            // sender heard, not only those of the instance that delivered.
-            tx.execute(
-                "SELECT pg_notify($1, $2)",
-                &[
-                    &CHANGED_CHANNEL,
-                    &received_payload(&update.tenant, &update.task_id),
-                ],
-            )
+        let finished = client
+            .query(&stmt, &codec::params(&cells))
             .await
             .map_err(pg_err)?;
-        }
-        tx.commit().await.map_err(pg_err)?;
-        Ok(changed == 1)
+        Ok(finished.len() == 1)
     }
 
     async fn next_update_due(&self) -> Result<Option<Timestamp>, StoreError> {
