@@ -149,18 +149,41 @@ fn received(dir: &Path, id: &str) -> Value {
 /// Polls the sent task until `done` holds (the running serve delivers in
 /// the background); fails with what it last saw after `limit`.
 fn sent_until(dir: &Path, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    until(limit, || sent(dir, id), done)
+}
+
+/// The first update of the practice's task `theirs` once `done` holds.
+fn update_until(dir: &Path, theirs: &str, done: impl Fn(&Value) -> bool) -> Value {
+    until(
+        gpc_testkit::PATIENCE,
+        || received(dir, theirs)["updates"][0].clone(),
+        done,
+    )
+}
+
+fn until(limit: Duration, read: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + limit;
     loop {
-        let task = sent(dir, id);
-        if done(&task) {
-            return task;
+        let seen = read();
+        if done(&seen) {
+            return seen;
         }
         assert!(
             Instant::now() < deadline,
-            "gave up waiting; last seen {task:#}"
+            "gave up waiting; last seen {seen:#}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Dr GILBERT takes the practice's task `theirs` on the command line.
+fn take(dir: &Path, port: u16, theirs: &str) {
+    let (code, _, err) = run(
+        &["task", "take", theirs, "--org", "GPC001", "--as", GILBERT],
+        dir,
+        port,
+    );
+    assert_eq!(code, 0, "{err}");
 }
 
 fn states(timeline: &Value) -> Vec<(u64, String)> {
@@ -199,12 +222,7 @@ fn the_hub_follows_its_task_through_the_practice_and_can_cancel_an_open_one() {
     let theirs = task["provider_task_id"].as_str().unwrap().to_owned();
 
     // The practice takes it: the hub hears, without anyone pressing anything.
-    let (code, _, err) = run(
-        &["task", "take", &theirs, "--org", "GPC001", "--as", GILBERT],
-        dir,
-        port,
-    );
-    assert_eq!(code, 0, "{err}");
+    take(dir, port, &theirs);
     let task = sent_until(dir, &id, gpc_testkit::PATIENCE, |t| t["version"] == 2);
     assert_eq!(task["state"], "accepted");
     assert_eq!(task["owner_sds_id"], GILBERT);
@@ -444,12 +462,7 @@ fn a_serve_killed_between_a_change_and_its_delivery_delivers_it_exactly_once() {
     let mut ids = Vec::new();
     for after in kills {
         let (id, theirs) = send_for_id(dir, port, "Please review the medication.");
-        let (code, _, err) = run(
-            &["task", "take", &theirs, "--org", "GPC001", "--as", GILBERT],
-            dir,
-            port,
-        );
-        assert_eq!(code, 0, "{err}");
+        take(dir, port, &theirs);
         std::thread::sleep(after);
         serve.kill();
         serve = Serve::start(dir, port);
@@ -464,11 +477,7 @@ fn a_serve_killed_between_a_change_and_its_delivery_delivers_it_exactly_once() {
         let updates = received(dir, theirs)["updates"].clone();
         assert_eq!(updates.as_array().unwrap().len(), 1, "{updates}");
         // Delivered once: a repeat after the kill is recognised by its identifier.
-        let deadline = Instant::now() + gpc_testkit::PATIENCE;
-        while received(dir, theirs)["updates"][0]["status"] != "delivered" {
-            assert!(Instant::now() < deadline, "never recorded as delivered");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        update_until(dir, theirs, |u| u["status"] == "delivered");
     }
     drop(serve);
 }
@@ -486,23 +495,12 @@ fn an_update_applied_before_the_receiver_died_is_sent_again_and_kept_once() {
     let mut serve = Serve::start(dir.path(), port);
     let dir = dir.path();
     let (id, theirs) = send_for_id(dir, port, "Please review the medication.");
-    let (code, _, err) = run(
-        &["task", "take", &theirs, "--org", "GPC001", "--as", GILBERT],
-        dir,
-        port,
-    );
-    assert_eq!(code, 0, "{err}");
+    take(dir, port, &theirs);
     sent_until(dir, &id, gpc_testkit::PATIENCE, |t| t["version"] == 2);
     let delivered = |attempts: u64| {
-        let deadline = Instant::now() + gpc_testkit::PATIENCE;
-        loop {
-            let update = received(dir, &theirs)["updates"][0].clone();
-            if update["status"] == "delivered" && update["attempts"] == attempts {
-                return update;
-            }
-            assert!(Instant::now() < deadline, "never delivered: {update}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        update_until(dir, &theirs, |u| {
+            u["status"] == "delivered" && u["attempts"] == attempts
+        })
     };
     assert_eq!(delivered(1)["http_status"], 201);
     serve.kill();
