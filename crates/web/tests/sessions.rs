@@ -1,8 +1,9 @@
 //! Sessions through the pages (sign-in.md §2.5), after a real sign-in at
 //! the test OpenID Provider: one instance's session known to another on the
-//! same PostgreSQL database and ended there for both, a session that
-//! outlives a restart, idle and absolute expiry observed by real requests,
-//! and the cookie's name and flags over HTTP and HTTPS.
+//! same PostgreSQL database and ended there for both (and a sign-in begun
+//! on one finished on the other), a session that outlives a restart, idle
+//! and absolute expiry observed by real requests, and the cookie's name and
+//! flags over HTTP and HTTPS.
 
 // A test crate sees every dev-dependency of its package, and uses only some.
 #![allow(unused_crate_dependencies)]
@@ -82,6 +83,48 @@ async fn a_session_made_on_one_instance_works_on_another_and_ends_on_both() {
         "signed out on B, so on A"
     );
     assert!(!signed_in(&b.base, &cookie).await);
+}
+
+/// What the callback must match is in the database too: a sign-in started
+/// on one instance finishes on another, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_started_on_one_instance_finishes_on_another() {
+    let Some(db) = TestDatabase::create("web_sign_ins").await else {
+        return;
+    };
+    let a = SignInWorld::start(
+        "",
+        false,
+        ServerConfig {
+            database_url: Some(db.url().to_owned()),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let b = Spine::serve_with(
+        any_port(),
+        tempfile::tempdir().unwrap(),
+        None,
+        a.config.clone(),
+    )
+    .await;
+    let mut agent = Agent::default();
+    let callback = agent.log_in(&a.web, "hub.clinician").await;
+    let on_b = callback.replacen(&a.web, &b.base, 1);
+    agent.share_cookies(&a.web, &b.base);
+    let answer = agent.get(&on_b).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let session = agent.cookie(&b.base, "gpc_session").expect("a session");
+    assert!(signed_in(&a.web, &format!("gpc_session={session}")).await);
+    // Taken once: the same callback on A, with the sign-in's cookie, is a replay.
+    assert!(agent.cookie(&a.web, "gpc_sign_in").is_some());
+    let again = agent.get(&callback).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(
+        again.body.contains("expired or was already used"),
+        "{}",
+        again.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -230,6 +230,13 @@ impl Agent {
             .unwrap_or_default()
     }
 
+    /// Gives `to` the cookies of `from`, as a load balancer in front of
+    /// both makes a browser do.
+    pub fn share_cookies(&mut self, from: &str, to: &str) {
+        let cookies = self.jar.get(&Self::host(from)).cloned().unwrap_or_default();
+        self.jar.entry(Self::host(to)).or_default().extend(cookies);
+    }
+
     pub fn cookie(&self, url: &str, name: &str) -> Option<String> {
         self.jar.get(&Self::host(url))?.get(name).cloned()
     }
