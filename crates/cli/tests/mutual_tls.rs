@@ -365,4 +365,142 @@ fn sender_tls_options_come_with_a_ca() {
     let (code, _, err) = run(dir.path(), &["retry", "x", "--ca", "missing-ca.pem"]);
     assert_eq!(code, 1);
     assert!(err.contains("missing-ca.pem"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // The same from the environment.
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["cancel", "x", "--as", HUB_USER, "--reason", "r"])
+        .env("GPC_CA", "env-ca.pem")
+        .env("GPC_CLIENT_CERT", "env-cert.pem")
+        .env("GPC_CLIENT_KEY", "env-cert.key")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("env-ca.pem"), "{err}");
+}
+
+/// Starts a part from its configuration file in `dir`; killed when dropped.
+fn part(dir: &Path, name: &str, config: String) -> Serve {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, config).unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args([name, "--config"])
+        .arg(&file)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    assert!(
+        printed.contains("Ctrl-C"),
+        "{name} did not start: {printed}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    Serve { child, printed }
+}
+
+#[test]
+fn the_parts_run_apart_send_and_hear_back_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    pki(dir);
+    let (p, s, d) = (free_port(), free_port(), free_port());
+    let provider = format!("https://127.0.0.1:{p}");
+    let ssp = format!("https://127.0.0.1:{s}/ssp");
+    let directory = format!("https://127.0.0.1:{d}");
+    // The provider accepts only the SSP, and sends its updates through it.
+    let _provider = part(
+        dir,
+        "provider",
+        format!(
+            "listen = \"127.0.0.1:{p}\"\ndata_dir = \"data\"\n\
+             [urls]\nssp = \"{ssp}\"\ndirectory = \"{directory}\"\n\
+             [tls]\ncert = \"certs/GPC001.pem\"\nkey = \"certs/GPC001.key\"\n\
+             client_ca = \"certs/ca.pem\"\nallow_clients = [\"spine-security-proxy\"]\n\
+             ca = \"certs/ca.pem\"\n\
+             [consumer]\ncerts_dir = \"certs\"\n"
+        ),
+    );
+    let _ssp = part(
+        dir,
+        "ssp",
+        format!(
+            "listen = \"127.0.0.1:{s}\"\ndata_dir = \"ssp-data\"\n\
+             [urls]\nprovider = \"{provider}\"\n\
+             [tls]\ncert = \"certs/ssp.pem\"\nkey = \"certs/ssp.key\"\nclient_ca = \"certs/ca.pem\"\n\
+             [ssp]\nca = \"certs/ca.pem\"\nclient_cert = \"certs/ssp.pem\"\nclient_key = \"certs/ssp.key\"\n"
+        ),
+    );
+    let _directory = part(
+        dir,
+        "directory",
+        format!(
+            "listen = \"127.0.0.1:{d}\"\ndata_dir = \"directory-data\"\n\
+             [urls]\nprovider = \"{provider}\"\n\
+             [tls]\ncert = \"certs/ssp.pem\"\nkey = \"certs/ssp.key\"\nclient_ca = \"certs/ca.pem\"\n"
+        ),
+    );
+
+    // The hub sends on the provider's data, as one multi-tenant deployment
+    // holds both organisations.
+    let (code, out, err) = run(
+        dir,
+        &[
+            "send",
+            "--ssp",
+            &ssp,
+            "--directory",
+            &directory,
+            "--ca",
+            "certs/ca.pem",
+            "--client-cert",
+            "certs/Y00001.pem",
+            "--client-key",
+            "certs/Y00001.key",
+            "--as",
+            HUB_USER,
+            "--patient",
+            PATIENT,
+            "--type",
+            "action",
+            "--text",
+            "Across three hosts.",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let id = last_event(&out)["task_id"].as_str().unwrap().to_owned();
+    let theirs = sent(dir, &id)["provider_task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, _, err) = run(
+        dir,
+        &["task", "take", &theirs, "--org", "GPC001", "--as", GILBERT],
+    );
+    assert_eq!(code, 0, "{err}");
+    // The provider part's update worker tells the hub, through the SSP.
+    let task = sent_until(dir, &id, |t| t["version"] == 2);
+    assert_eq!(task["state"], "accepted");
+    let (code, out, err) = run_on(dir, "ssp-data", &["audit", "--ssp", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let update = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["interaction"] == gpc_domain::Interaction::CreateOrderResponse.id())
+        .unwrap_or_else(|| panic!("no OrderResponse through the SSP: {out}"));
+    assert_eq!(update["from_asid"], gpc_testkit::GPC001_ASID);
+    assert_eq!(update["status"], 201, "{update}");
 }
