@@ -49,6 +49,13 @@ fn pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     )
 }
 
+fn copy_pair(from: &Path, to: &Path, name: &str) {
+    let (cert, key) = pair(from, name);
+    let (to_cert, to_key) = pair(to, name);
+    std::fs::copy(cert, to_cert).unwrap();
+    std::fs::copy(key, to_key).unwrap();
+}
+
 /// The SSP, the directory APIs and the providers on one HTTPS server that
 /// requires a client certificate of the CA.
 async fn spine(certs: &Path) -> Spine {
@@ -177,12 +184,7 @@ async fn an_organisation_without_a_certificate_fails_with_that_reason_and_loses_
     let spine = spine(dir.path()).await;
     // The senders' folder lacks the hub.
     let senders = tempfile::tempdir().unwrap();
-    for name in ["GPC001"] {
-        let (cert, key) = pair(dir.path(), name);
-        let (to_cert, to_key) = pair(senders.path(), name);
-        std::fs::copy(cert, to_cert).unwrap();
-        std::fs::copy(key, to_key).unwrap();
-    }
+    copy_pair(dir.path(), senders.path(), "GPC001");
     let world = web_over(&spine, dir.path().join(CA_FILE), senders.path()).await;
 
     let task = world
@@ -218,10 +220,7 @@ async fn an_organisation_without_a_certificate_fails_with_that_reason_and_loses_
     );
 
     // The certificate is added; a retry delivers the same task.
-    let (cert, key) = pair(dir.path(), "Y00001");
-    let (to_cert, to_key) = pair(senders.path(), "Y00001");
-    std::fs::copy(cert, to_cert).unwrap();
-    std::fs::copy(key, to_key).unwrap();
+    copy_pair(dir.path(), senders.path(), "Y00001");
     world.engine.retry(&task.id).await.unwrap();
     let delivered = settled(&world, &task.id, |t| t.status == SendStatus::Delivered).await;
     assert_eq!(delivered.identifier, task.identifier);
