@@ -35,7 +35,9 @@ impl ClientsByOrganisation {
         ods: &str,
         make: impl FnOnce(rustls::ClientConfig) -> Result<reqwest::Client, String>,
     ) -> Result<reqwest::Client, String> {
-        // A poisoned map only ever held complete entries.
+        // Held while the first client of an organisation is made (two small
+        // files read), so that concurrent first sends make it once; a
+        // poisoned map only ever held complete entries.
         let mut clients = self
             .clients
             .lock()
