@@ -1,6 +1,6 @@
 //! Mutual TLS end to end, through the binary: the README's example as
-//! written (`certs`, then `serve` requiring client certificates, then a
-//! `send` presenting the hub's), the practice's update going back over the
+//! written, read from the README (`certs`, then `serve` requiring client
+//! certificates, then a `send` presenting the hub's), the practice's update going back over the
 //! same, a cancel and a retry over it; and the refusals: another
 //! organisation's certificate, an expired one, none.
 
@@ -40,18 +40,21 @@ struct Serve {
 }
 
 impl Serve {
+    /// The README's `serve`, with the port and the data directory set.
     fn start(dir: &Path, port: u16) -> Self {
-        // The README's command, word for word, but for the port and the data directory.
+        let serve = readme_commands()
+            .into_iter()
+            .find(|c| c[0] == "serve")
+            .expect("the README's example runs serve");
+        Self::run(dir, port, &serve)
+    }
+
+    fn run(dir: &Path, port: u16, args: &[String]) -> Self {
         let mut child = Command::new(BIN)
             .current_dir(dir)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--data-dir", "data"])
-            .args(["--tls-cert", "certs/ssp.pem", "--tls-key", "certs/ssp.key"])
-            .args(["--client-ca", "certs/ca.pem"])
-            .args(["--ssp-ca", "certs/ca.pem"])
-            .args(["--ssp-client-cert", "certs/ssp.pem"])
-            .args(["--ssp-client-key", "certs/ssp.key"])
-            .args(["--ca", "certs/ca.pem", "--sender-certs", "certs"])
             .env("RUST_LOG", "warn")
             .env("GPC_REQUEST_TIMEOUT_MS", "30000")
             .stdout(Stdio::piped())
@@ -72,6 +75,50 @@ impl Serve {
         std::thread::spawn(move || for _ in lines {});
         Serve { child, printed }
     }
+}
+
+/// The commands of the README's mutual-TLS example, as argument lists
+/// without the leading `gpc-tasks` (continued lines joined, comments left
+/// out, double quotes as the shell reads them).
+fn readme_commands() -> Vec<Vec<String>> {
+    let readme = include_str!("../../../README.md");
+    let marker = "(`crates/cli/tests/mutual_tls.rs` runs these commands)";
+    let after = &readme[readme.find(marker).expect("the README names this test")..];
+    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
+    let block = &after[start..start + after[start..].find("```").unwrap()];
+    block
+        .replace("\\\n", " ")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let words = shell_words(line);
+            assert_eq!(words[0], "gpc-tasks", "{line}");
+            words[1..].to_vec()
+        })
+        .collect()
+}
+
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    assert!(!quoted, "unbalanced quotes in {line}");
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 impl Drop for Serve {
@@ -156,22 +203,37 @@ fn sent_until(dir: &Path, id: &str, done: impl Fn(&Value) -> bool) -> Value {
 fn the_readme_example_sends_over_mutual_tls_and_hears_back_the_same_way() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
+    let port = free_port();
+    let readme = readme_commands();
+    let [certs, serve, send_task] = readme.as_slice() else {
+        panic!("the README's example is certs, serve, send: {readme:?}");
+    };
+    assert_eq!(
+        (certs[0].as_str(), serve[0].as_str(), send_task[0].as_str()),
+        ("certs", "serve", "send")
+    );
     let certs = Command::new(BIN)
         .current_dir(dir)
-        .args(["certs", "--out", "certs"])
+        .args(certs)
         .output()
         .unwrap();
     assert!(certs.status.success(), "{certs:?}");
-    let port = free_port();
-    let serve = Serve::start(dir, port);
+    let serve = Serve::run(dir, port, serve);
     assert!(
         !serve.printed.contains("warning"),
         "every organisation has its certificate: {}",
         serve.printed
     );
 
-    // The hub sends, presenting its own certificate: delivered through the SSP.
-    let (code, out, err) = send(dir, port, Some("certs/Y00001"), "Please review.");
+    // The hub sends as the README does (on this test's port), presenting its
+    // own certificate: delivered through the SSP.
+    let send_task: Vec<String> = send_task
+        .iter()
+        .map(|a| a.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}")))
+        .chain(["--json".to_owned()])
+        .collect();
+    let send_task: Vec<&str> = send_task.iter().map(String::as_str).collect();
+    let (code, out, err) = run(dir, &send_task);
     assert_eq!(code, 0, "{out}{err}");
     let delivered = last_event(&out);
     assert_eq!(delivered["status"], "Delivered", "{out}");
@@ -273,7 +335,7 @@ fn the_readme_example_sends_over_mutual_tls_and_hears_back_the_same_way() {
     assert_eq!(last_event(&out)["status"], "Delivered", "{out}");
 
     let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
-    for secret in [PATIENT, "DAWES", "Please review."] {
+    for secret in [PATIENT, "DAWES", "Please review medication"] {
         assert!(!log.contains(secret), "{secret} in the log");
     }
 }
