@@ -353,7 +353,7 @@ fn pki(dir: &Path) -> DevCa {
 }
 
 #[test]
-fn an_expired_certificate_is_refused() {
+fn an_expired_certificate_or_none_is_refused_by_the_directory_and_by_the_ssp() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let ca = pki(dir);
@@ -373,6 +373,65 @@ fn an_expired_certificate_is_refused() {
     let (code, out, _) = run(dir, &["sent", "--from", "Y00001", "--json"]);
     assert_eq!(code, 0);
     assert!(out.trim().is_empty(), "nothing was queued: {out}");
+
+    // With the directory on plain HTTP, the SSP is the one that refuses:
+    // the task is Failed with why, and stays to be retried.
+    let d = free_port();
+    let _directory = part(
+        dir,
+        "directory",
+        format!(
+            "listen = \"127.0.0.1:{d}\"\ndata_dir = \"directory-data\"\n\
+             [urls]\nprovider = \"https://127.0.0.1:{port}\"\n"
+        ),
+    );
+    let directory = format!("http://127.0.0.1:{d}");
+    let server = format!("https://127.0.0.1:{port}");
+    for (cert, alert) in [
+        (Some("certs/expired"), "CertificateExpired"),
+        (None, "CertificateRequired"),
+    ] {
+        let mut args = vec![
+            "send",
+            "--server",
+            &server,
+            "--directory",
+            &directory,
+            "--ca",
+            "certs/ca.pem",
+            "--retry-delays-ms",
+            "1",
+        ];
+        if cert.is_some() {
+            args.extend([
+                "--client-cert",
+                "certs/expired.pem",
+                "--client-key",
+                "certs/expired.key",
+            ]);
+        }
+        args.extend([
+            "--as",
+            HUB_USER,
+            "--patient",
+            PATIENT,
+            "--type",
+            "info",
+            "--text",
+            "Refused.",
+            "--json",
+        ]);
+        let (code, out, err) = run_on(dir, "refused", &args);
+        assert_eq!(code, 3, "{cert:?}: {out}{err}");
+        let failed = last_event(&out);
+        assert_eq!(failed["status"], "Failed", "{out}");
+        let detail = failed["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("refused the TLS connection ({alert})")),
+            "{detail}"
+        );
+        assert!(detail.contains("Y00001"), "{detail}");
+    }
 }
 
 #[test]
