@@ -30,6 +30,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         running.addr
     );
     println!("data directory: {}", data_dir.display());
+    for problem in &running.sender_cert_problems {
+        println!("warning: {problem}; sends for it fail until it is added");
+    }
     let url = &running.public_url;
     if running.parts.provider {
         let region = running.state.region.current();

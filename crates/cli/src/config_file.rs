@@ -4,8 +4,8 @@
 //! secrets and per-host URLs need not be written into it.
 
 use gpc_server::ssp::SspConfig;
-use gpc_server::tls::{ClientTls, ServerTls};
-use gpc_server::{Parts, ServerConfig};
+use gpc_server::tls::{ClientTls, SenderCerts, SenderTls, ServerTls};
+use gpc_server::{ConsumerConfig, Parts, ServerConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,16 @@ pub struct ConfigFile {
     pub tls: Option<TlsSection>,
     #[serde(default)]
     pub ssp: SspSection,
+    /// When present, this part also sends (a provider's task updates back
+    /// to the tasks' senders), through `urls.ssp` and `urls.directory`.
+    pub consumer: Option<ConsumerSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSection {
+    /// `{ODS}.pem` and `{ODS}.key` for every organisation it sends for; needs `tls.ca`.
+    pub certs_dir: Option<PathBuf>,
 }
 
 /// Where the other parts are.
@@ -49,6 +59,8 @@ pub struct TlsSection {
     pub client_ca: Option<PathBuf>,
     #[serde(default)]
     pub allow_clients: Vec<String>,
+    /// The CA this part trusts when it sends (`[consumer]`).
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +122,7 @@ impl ConfigFile {
                     key: key.into(),
                     client_ca: None,
                     allow_clients: Vec::new(),
+                    ca: None,
                 });
             }
             (None, None, None) => {}
@@ -122,7 +135,7 @@ impl ConfigFile {
     }
 
     /// The server configuration of `parts`.
-    pub fn server_config(self, parts: Parts) -> Result<ServerConfig, String> {
+    pub fn server_config(mut self, parts: Parts) -> Result<ServerConfig, String> {
         let listen = self
             .listen
             .ok_or("the configuration must set `listen` (address:port)")?;
@@ -132,6 +145,10 @@ impl ConfigFile {
                     .into(),
             );
         }
+        let consumer = match self.consumer.take() {
+            None => None,
+            Some(section) => Some(self.consumer_config(section)?),
+        };
         let client_tls = match (self.ssp.ca, self.ssp.client_cert, self.ssp.client_key) {
             (None, None, None) => None,
             (Some(ca), None, None) => Some(ClientTls { ca, identity: None }),
@@ -161,13 +178,36 @@ impl ConfigFile {
                 client_tls,
             },
             parts,
-            consumer: None,
+            consumer,
             database_url: self.database_url,
             limits: gpc_server::limits::Limits::from_env()?,
             seed: Some(gpc_directory::demo_region()),
             // The parts run apart have no web UI.
             auth: gpc_web::AuthMode::Demo,
             sessions: gpc_web::SessionLimits::default(),
+        })
+    }
+}
+
+impl ConfigFile {
+    /// The sending side of a part: the directory is asked with the part's own certificate.
+    fn consumer_config(&self, section: ConsumerSection) -> Result<ConsumerConfig, String> {
+        let tls = self.tls.as_ref();
+        let ca = tls.and_then(|t| t.ca.clone());
+        let tls = match (ca, section.certs_dir) {
+            (None, None) => None,
+            (None, Some(_)) => return Err("consumer.certs_dir needs tls.ca".into()),
+            (Some(ca), certs_dir) => Some(SenderTls {
+                ca,
+                certs: certs_dir.map_or(SenderCerts::None, SenderCerts::Folder),
+                directory_identity: tls.map(|t| (t.cert.clone(), t.key.clone())),
+            }),
+        };
+        Ok(ConsumerConfig {
+            ssp_url: self.urls.ssp.clone(),
+            directory_url: self.urls.directory.clone(),
+            tls,
+            ..ConsumerConfig::default()
         })
     }
 }
@@ -228,6 +268,53 @@ client_key = "/etc/gpc/ssp.key"
         assert_eq!(
             config.ssp.client_tls.unwrap().identity.unwrap().1,
             PathBuf::from("/run/secrets/ssp.key")
+        );
+    }
+
+    #[test]
+    fn a_provider_that_sends_its_updates_over_mutual_tls() {
+        let file: ConfigFile = toml::from_str(
+            r#"
+listen = "127.0.0.1:8081"
+[urls]
+ssp = "https://ssp.example:8443/ssp"
+directory = "https://directory.example:8443"
+[tls]
+cert = "/etc/gpc/GPC001.pem"
+key = "/etc/gpc/GPC001.key"
+ca = "/etc/gpc/ca.pem"
+[consumer]
+certs_dir = "/etc/gpc/senders"
+"#,
+        )
+        .unwrap();
+        let consumer = file
+            .server_config(Parts::PROVIDER)
+            .unwrap()
+            .consumer
+            .unwrap();
+        assert_eq!(
+            consumer.ssp_url.as_deref(),
+            Some("https://ssp.example:8443/ssp")
+        );
+        let tls = consumer.tls.unwrap();
+        assert_eq!(tls.ca, PathBuf::from("/etc/gpc/ca.pem"));
+        assert!(matches!(&tls.certs, SenderCerts::Folder(d) if d == Path::new("/etc/gpc/senders")));
+        assert_eq!(
+            tls.directory_identity.unwrap().0,
+            PathBuf::from("/etc/gpc/GPC001.pem")
+        );
+        let no_ca: ConfigFile =
+            toml::from_str("listen = \"127.0.0.1:1\"\n[consumer]\ncerts_dir = \"/x\"").unwrap();
+        let err = no_ca.server_config(Parts::PROVIDER).unwrap_err();
+        assert!(err.contains("tls.ca"), "{err}");
+        let without: ConfigFile = toml::from_str(FILE).unwrap();
+        assert!(
+            without
+                .server_config(Parts::SSP)
+                .unwrap()
+                .consumer
+                .is_none()
         );
     }
 

@@ -362,7 +362,7 @@ fn run() -> ExitCode {
                     tls: tls.config(),
                     ssp: ssp.config(),
                     parts: gpc_server::Parts::ALL,
-                    consumer: Some(consumer.config()),
+                    consumer: Some(consumer.config(&tls)),
                     limits: gpc_server::limits::Limits::from_env()?,
                     seed: Some(gpc_directory::demo_region()),
                     auth,

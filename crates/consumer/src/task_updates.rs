@@ -450,6 +450,7 @@ impl Engine {
         });
         let route = Route {
             endpoint: theirs.address.clone(),
+            from_ods: update.tenant.to_string(),
             from_asid: ours.asid.to_string(),
             to_asid: update.to_asid.to_string(),
             to_name: sender_name.clone(),
