@@ -7,6 +7,7 @@
 mod connections;
 pub mod directory_api;
 pub mod limits;
+pub mod ops;
 pub mod provider;
 pub mod ssp;
 pub mod state;
@@ -50,6 +51,9 @@ pub struct ServerConfig {
     /// How people sign in to the web UI, and how long they stay signed in.
     pub auth: gpc_web::AuthMode,
     pub sessions: gpc_web::SessionLimits,
+    /// Where `/metrics`, `/livez` and `/readyz` are served (their own
+    /// listener); no metrics are recorded when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the sending engine finds the SSP and the directory: the server's
@@ -110,6 +114,7 @@ impl Default for ServerConfig {
             seed: None,
             auth: gpc_web::AuthMode::Demo,
             sessions: gpc_web::SessionLimits::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -143,13 +148,16 @@ pub fn router(state: AppState, parts: Parts) -> Router {
     if let Some(web) = web {
         app = app.merge(web);
     }
-    let app = app.layer(CompressionLayer::new().gzip(true));
+    let mut app = app.layer(CompressionLayer::new().gzip(true));
     if parts.ssp {
         // After the layer: the SSP passes the provider's answer back unchanged.
-        app.merge(ssp::router(state))
-    } else {
-        app
+        app = app.merge(ssp::router(state));
     }
+    if ops::enabled() {
+        // Inside the router, where the matched route is known.
+        app = app.layer(axum::middleware::from_fn(ops::http_metrics::track));
+    }
+    app
 }
 
 /// At most `max` characters of a client-supplied value, so that echoed and
@@ -172,6 +180,9 @@ pub struct Running {
     pub public_url: String,
     pub state: AppState,
     pub parts: Parts,
+    /// Where `/metrics`, `/livez` and `/readyz` are served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: limits::Limits,
@@ -198,6 +209,21 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let prometheus = ops::install_recorder()?;
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen for metrics on {listen}: {e}"))?;
+            Some((listener, prometheus))
+        }
+        None => None,
+    };
+    let metrics_addr = metrics
+        .as_ref()
+        .map(|(l, _)| l.local_addr())
+        .transpose()
+        .map_err(|e| format!("cannot read the metrics address: {e}"))?;
     let public_url = config
         .public_url
         .unwrap_or_else(|| {
@@ -277,6 +303,8 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         public_url,
         state,
         parts: config.parts,
+        metrics_addr,
+        metrics,
         listener,
         tls,
         limits,
@@ -385,9 +413,12 @@ impl Running {
             .engine
             .as_ref()
             .and_then(|e| e.follow_shared_outbox());
+        let ops = self
+            .metrics
+            .map(|(listener, prometheus)| ops::spawn(listener, self.state.clone(), prometheus));
         let app = limits::protect(router(self.state, self.parts), &self.limits);
         connections::serve(self.listener, app, self.tls, &self.limits, shutdown).await?;
-        for task in worker.into_iter().chain(follower).chain(updates) {
+        for task in worker.into_iter().chain(follower).chain(updates).chain(ops) {
             task.abort();
         }
         store
