@@ -148,16 +148,13 @@ pub fn router(state: AppState, parts: Parts) -> Router {
     if let Some(web) = web {
         app = app.merge(web);
     }
-    let mut app = app.layer(CompressionLayer::new().gzip(true));
+    let app = app.layer(CompressionLayer::new().gzip(true));
     if parts.ssp {
         // After the layer: the SSP passes the provider's answer back unchanged.
-        app = app.merge(ssp::router(state));
+        app.merge(ssp::router(state))
+    } else {
+        app
     }
-    if ops::enabled() {
-        // Inside the router, where the matched route is known.
-        app = app.layer(axum::middleware::from_fn(ops::http_metrics::track));
-    }
-    app
 }
 
 /// At most `max` characters of a client-supplied value, so that echoed and
@@ -416,7 +413,11 @@ impl Running {
         let ops = self
             .metrics
             .map(|(listener, prometheus)| ops::spawn(listener, self.state.clone(), prometheus));
-        let app = limits::protect(router(self.state, self.parts), &self.limits);
+        let mut app = limits::protect(router(self.state, self.parts), &self.limits);
+        if ops::enabled() {
+            // Around the limits, so that their refusals and timeouts count too.
+            app = app.layer(axum::middleware::from_fn(ops::http_metrics::track));
+        }
         connections::serve(self.listener, app, self.tls, &self.limits, shutdown).await?;
         for task in worker.into_iter().chain(follower).chain(updates).chain(ops) {
             task.abort();

@@ -96,6 +96,13 @@ async fn metrics_count_known_traffic_and_health_answers() {
         let (status, _, _) = send(s.get("/metadata", METADATA)).await;
         assert_eq!(status, 200);
     }
+    // Refused by the header limits, before the provider runs: counted too.
+    let mut crowded = s.get("/metadata", METADATA);
+    for i in 0..120 {
+        crowded = crowded.header(format!("x-extra-{i}"), "1");
+    }
+    let (status, _, _) = send(crowded).await;
+    assert_eq!(status, 400);
     let order = dawes_order();
     let (status, headers, _) = send(s.post_order("GPC001", GPC001_ASID, &order)).await;
     assert_eq!(status, 201);
@@ -186,8 +193,16 @@ async fn metrics_count_known_traffic_and_health_answers() {
         "{text}"
     );
     assert_eq!(
+        count(
+            "gpc_http_requests_total",
+            &[metadata[0], metadata[1], ("status", "400")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
         count("gpc_http_request_duration_seconds_count", &metadata),
-        Some(2.0)
+        Some(3.0)
     );
     let order_route = [("route", "/{ods}/DSTU2/1/Order"), ("method", "POST")];
     // The direct create and the engine's, which came through the SSP.

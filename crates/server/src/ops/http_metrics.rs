@@ -1,6 +1,6 @@
 //! `gpc_http_requests_total` and `gpc_http_request_duration_seconds`, by
-//! route template: axum's matched route, or the one a fallback handler
-//! (the provider, which routes by itself) names in its response.
+//! route template: axum's matched route, or, for the fallback (the
+//! provider, which routes by itself), the template of the provider path.
 
 use super::labels;
 use axum::extract::{MatchedPath, Request};
@@ -8,25 +8,17 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
 
-/// The route template a handler outside axum's routing answered for.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RouteLabel(pub &'static str);
-
 /// Counts and times every request of the router it wraps (time to the
-/// response head: a streamed body is not waited for).
+/// response head: a streamed body is not waited for). A layer of the
+/// router, so that the matched route is known.
 pub(crate) async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = labels::method(request.method());
-    let matched = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| labels::matched_route(m.as_str()).to_owned());
-    let response = next.run(request).await;
-    let route = match (response.extensions().get::<RouteLabel>(), matched) {
-        (Some(RouteLabel(route)), _) => (*route).to_owned(),
-        (None, Some(route)) => route,
-        (None, None) => labels::UNMATCHED.to_owned(),
+    let route = match request.extensions().get::<MatchedPath>() {
+        Some(matched) => labels::matched_route(matched.as_str()).to_owned(),
+        None => labels::provider_route(request.uri().path()).to_owned(),
     };
+    let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     metrics::histogram!(
         "gpc_http_request_duration_seconds",

@@ -52,7 +52,6 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         header_str(&parts.headers, header::CONTENT_TYPE),
     );
     let reply_format = format.as_ref().copied().unwrap_or(Format::Json);
-    let route = crate::ops::labels::provider_route(parts.uri.path());
     let outcome = process(&state, &parts, body, format, &mut audit).await;
     let mut error_code = None;
     let (response, audited) = match outcome {
@@ -68,13 +67,11 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         }
     };
     audit.status = response.status().as_u16();
-    if parts.method == axum::http::Method::POST && route == "/{ods}/DSTU2/1/Order" {
+    if parts.method == axum::http::Method::POST
+        && crate::ops::labels::provider_route(parts.uri.path()) == "/{ods}/DSTU2/1/Order"
+    {
         count_create(audit.status, error_code);
     }
-    let mut response = response;
-    response
-        .extensions_mut()
-        .insert(crate::ops::http_metrics::RouteLabel(route));
     tracing::debug!(
         tenant = %audit.tenant,
         trace_id = audit.trace_id.as_deref().unwrap_or("-"),

@@ -585,6 +585,9 @@ fn read_task(conn: &Connection, id: &str) -> Result<Option<ReceivedTask>, StoreE
     .map(|mut v| v.pop())
 }
 
+/// The states an applied change moved a task between.
+type Moved = Option<(TaskState, TaskState)>;
+
 /// One change of a received task, against the task as the writer finds it:
 /// the writer is the only one, so nothing can come between the read and
 /// the write. With the outcome, the states it moved the task between, if
@@ -594,7 +597,7 @@ fn change_task(
     tenant: &OdsCode,
     id: &str,
     change: &TaskChange,
-) -> Result<(Option<ChangeOutcome>, Option<(TaskState, TaskState)>), StoreError> {
+) -> Result<(Option<ChangeOutcome>, Moved), StoreError> {
     let found = super::query_tasks(
         conn,
         concat!(
