@@ -348,3 +348,65 @@ fn run_blocking(args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// `/readyz` follows the database: 503 while PostgreSQL refuses the
+/// server's connections, 200 again once it takes them; `/livez` stays 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database() {
+    let Some(db) = gpc_store::test_support::TestDatabase::create("readiness").await else {
+        return;
+    };
+    let config = gpc_server::ServerConfig {
+        database_url: Some(db.url().to_owned()),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..gpc_server::ServerConfig::default()
+    };
+    let s = TestServer::start_with(tempfile::tempdir().unwrap(), config).await;
+    let ops = format!("http://{}", s.metrics_addr.unwrap());
+    let client = reqwest::Client::new();
+    let status = async |path: &str| {
+        client
+            .get(format!("{ops}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("/readyz").await, 200);
+
+    let admin = db.connect_admin().await;
+    let refuse = format!(
+        "ALTER DATABASE \"{0}\" ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{0}' AND pid <> pg_backend_pid()",
+        db.name()
+    );
+    admin.batch_execute(&refuse).await.unwrap();
+    wait_for(PATIENCE, "/readyz to say 503", async || {
+        match status("/readyz").await {
+            503 => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    assert_eq!(status("/livez").await, 200, "the process still answers");
+
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true",
+            db.name()
+        ))
+        .await
+        .unwrap();
+    wait_for(
+        PATIENCE,
+        "/readyz to say 200 again",
+        async || match status("/readyz").await {
+            200 => Ok(()),
+            other => Err(other),
+        },
+    )
+    .await;
+    s.stop().await;
+}
