@@ -78,6 +78,7 @@ pub async fn serve(config: ServerConfig, log: crate::logging::LogFormat) -> Resu
 /// container runtime sends to stop a process). The handlers are in place
 /// when this returns, so a signal that comes straight after start-up is a
 /// clean stop, not the default kill.
+#[cfg(unix)]
 fn stop_signal() -> Result<impl Future<Output = ()> + Send + 'static, String> {
     use tokio::signal::unix::{SignalKind, signal};
     let listen = |kind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
@@ -88,6 +89,14 @@ fn stop_signal() -> Result<impl Future<Output = ()> + Send + 'static, String> {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
+    })
+}
+
+/// Ctrl-C only, where there are no Unix signals.
+#[cfg(not(unix))]
+fn stop_signal() -> Result<impl Future<Output = ()> + Send + 'static, String> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
     })
 }
 

@@ -50,10 +50,15 @@ fn serve(data_dir: &Path, args: &[&str], log: &Path) -> (Child, String, Vec<Stri
     (child, format!("http://{addr}"), printed)
 }
 
-/// Ctrl-C, as a person stops it, and the exit.
-fn interrupt(mut child: Child) {
+/// Ctrl-C, as a person stops it, and the clean exit.
+fn interrupt(child: Child) {
+    stop_with(child, "-INT");
+}
+
+/// `signal` (as `kill` names it), and the clean exit.
+fn stop_with(mut child: Child, signal: &str) {
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -91,7 +96,8 @@ async fn logs_to_a_file_carry_no_colour_and_json_lines_on_request() {
 
     let log = dir.path().join("json.log");
     let (server, _, _) = serve(&dir.path().join("data"), &["--log-format", "json"], &log);
-    interrupt(server);
+    // As a service manager stops it: a clean exit too.
+    stop_with(server, "-TERM");
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
