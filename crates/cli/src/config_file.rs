@@ -29,6 +29,8 @@ pub struct ConfigFile {
     /// When present, this part also sends (a provider's task updates back
     /// to the tasks' senders), through `urls.ssp` and `urls.directory`.
     pub consumer: Option<ConsumerSection>,
+    /// Where `/metrics`, `/livez` and `/readyz` are served; off when unset.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,7 +81,7 @@ impl ConfigFile {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Applies the environment: GPC_LISTEN, GPC_PUBLIC_URL, GPC_DATA_DIR, DATABASE_URL,
+    /// Applies the environment: GPC_LISTEN, GPC_METRICS_LISTEN, GPC_PUBLIC_URL, GPC_DATA_DIR, DATABASE_URL,
     /// GPC_PROVIDER_URL, GPC_SSP_URL, GPC_DIRECTORY_URL, GPC_TLS_CERT,
     /// GPC_TLS_KEY and GPC_SSP_CLIENT_KEY win over the file.
     pub fn with_env(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
@@ -87,6 +89,12 @@ impl ConfigFile {
             self.listen = Some(
                 v.parse()
                     .map_err(|_| format!("GPC_LISTEN '{v}' is not an address:port"))?,
+            );
+        }
+        if let Some(v) = env("GPC_METRICS_LISTEN") {
+            self.metrics_listen = Some(
+                v.parse()
+                    .map_err(|_| format!("GPC_METRICS_LISTEN '{v}' is not an address:port"))?,
             );
         }
         if let Some(v) = env("GPC_PUBLIC_URL") {
@@ -185,6 +193,7 @@ impl ConfigFile {
             // The parts run apart have no web UI.
             auth: gpc_web::AuthMode::Demo,
             sessions: gpc_web::SessionLimits::default(),
+            metrics_listen: self.metrics_listen,
         })
     }
 }
@@ -244,6 +253,7 @@ client_key = "/etc/gpc/ssp.key"
         let tls = config.ssp.client_tls.unwrap();
         assert_eq!(tls.identity.unwrap().1, PathBuf::from("/etc/gpc/ssp.key"));
         assert_eq!(config.parts, Parts::SSP);
+        assert_eq!(config.metrics_listen, None, "off unless asked for");
     }
 
     #[test]
@@ -253,6 +263,7 @@ client_key = "/etc/gpc/ssp.key"
             "GPC_PROVIDER_URL" => Some("http://10.0.0.5:8081".to_owned()),
             "GPC_SSP_CLIENT_KEY" => Some("/run/secrets/ssp.key".to_owned()),
             "GPC_LISTEN" => Some("0.0.0.0:9000".to_owned()),
+            "GPC_METRICS_LISTEN" => Some("127.0.0.1:9100".to_owned()),
             _ => None,
         };
         let config = file
@@ -265,6 +276,7 @@ client_key = "/etc/gpc/ssp.key"
             Some("http://10.0.0.5:8081")
         );
         assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.metrics_listen.map(|a| a.port()), Some(9100));
         assert_eq!(
             config.ssp.client_tls.unwrap().identity.unwrap().1,
             PathBuf::from("/run/secrets/ssp.key")

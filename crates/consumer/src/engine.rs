@@ -580,6 +580,12 @@ impl Engine {
                     http_status = http_status.unwrap_or(0),
                     "delivery attempt finished"
                 );
+                // `failed` is final; `retry` has an automatic attempt to come.
+                let outcome = match (task.status, task.next_attempt_at) {
+                    (SendStatus::Failed, Some(_)) => "retry",
+                    (status, _) => status.code(),
+                };
+                metrics::counter!("gpc_deliveries_total", "outcome" => outcome).increment(1);
                 self.publish(&task, None);
             }
             Ok(false) => {

@@ -7,6 +7,7 @@
 mod connections;
 pub mod directory_api;
 pub mod limits;
+pub mod ops;
 pub mod provider;
 pub mod ssp;
 pub mod state;
@@ -50,6 +51,9 @@ pub struct ServerConfig {
     /// How people sign in to the web UI, and how long they stay signed in.
     pub auth: gpc_web::AuthMode,
     pub sessions: gpc_web::SessionLimits,
+    /// Where `/metrics`, `/livez` and `/readyz` are served (their own
+    /// listener); no metrics are recorded when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the sending engine finds the SSP and the directory: the server's
@@ -113,6 +117,7 @@ impl Default for ServerConfig {
             seed: None,
             auth: gpc_web::AuthMode::Demo,
             sessions: gpc_web::SessionLimits::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -183,6 +188,9 @@ pub struct Running {
     /// (`ConsumerConfig::tls`), each with why: reported at start, and each
     /// such organisation's sends fail with the same words.
     pub sender_cert_problems: Vec<String>,
+    /// Where `/metrics`, `/livez` and `/readyz` are served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: limits::Limits,
@@ -209,6 +217,21 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let prometheus = ops::install_recorder()?;
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen for metrics on {listen}: {e}"))?;
+            Some((listener, prometheus))
+        }
+        None => None,
+    };
+    let metrics_addr = metrics
+        .as_ref()
+        .map(|(l, _)| l.local_addr())
+        .transpose()
+        .map_err(|e| format!("cannot read the metrics address: {e}"))?;
     let public_url = config
         .public_url
         .unwrap_or_else(|| {
@@ -310,6 +333,8 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         state,
         parts: config.parts,
         sender_cert_problems,
+        metrics_addr,
+        metrics,
         listener,
         tls,
         limits,
@@ -436,9 +461,16 @@ impl Running {
             .engine
             .as_ref()
             .and_then(|e| e.follow_shared_outbox());
-        let app = limits::protect(router(self.state, self.parts), &self.limits);
+        let ops = self
+            .metrics
+            .map(|(listener, prometheus)| ops::spawn(listener, self.state.clone(), prometheus));
+        let mut app = limits::protect(router(self.state, self.parts), &self.limits);
+        if ops::enabled() {
+            // Around the limits, so that their refusals and timeouts count too.
+            app = app.layer(axum::middleware::from_fn(ops::http_metrics::track));
+        }
         connections::serve(self.listener, app, self.tls, &self.limits, shutdown).await?;
-        for task in worker.into_iter().chain(follower).chain(updates) {
+        for task in worker.into_iter().chain(follower).chain(updates).chain(ops) {
             task.abort();
         }
         store
