@@ -57,6 +57,12 @@ pub struct Accepted {
     pub last_updated: Option<jiff::Timestamp>,
 }
 
+/// A request's resource, and whether only the answer's status is wanted.
+struct Body {
+    json: String,
+    status_only: bool,
+}
+
 #[derive(Clone)]
 pub struct SpineClient {
     http: Http,
@@ -125,6 +131,10 @@ impl SpineClient {
         jwt: String,
         body: Option<String>,
     ) -> Result<(u16, Value), CallError> {
+        let body = body.map(|json| Body {
+            json,
+            status_only: false,
+        });
         let (status, body) = self
             .exchange(route, method, path, interaction, jwt, body)
             .await?;
@@ -150,7 +160,7 @@ impl SpineClient {
         path: &str,
         interaction: Interaction,
         jwt: String,
-        body: Option<String>,
+        body: Option<Body>,
     ) -> Result<(u16, Value), CallError> {
         let url = format!("{}/{}{path}", self.ssp_base, route.endpoint);
         let mut request = self
@@ -163,9 +173,12 @@ impl SpineClient {
             .header("Authorization", format!("Bearer {jwt}"))
             .header("Accept", "application/json+fhir");
         if let Some(body) = body {
+            if body.status_only {
+                request = request.header("Prefer", "return=minimal");
+            }
             request = request
                 .header("Content-Type", "application/json+fhir;charset=utf-8")
-                .body(body);
+                .body(body.json);
         }
         let response = request
             .send()
@@ -309,13 +322,15 @@ impl SpineClient {
     /// Posts a task update (task-lifecycle.md §2) to the other side's root,
     /// `provider_ods` being that side's organisation (the JWT's record).
     /// Every answer is returned as it came, the caller tells 201 from 409;
-    /// `Err` only when none came.
+    /// `Err` only when none came. `status_only` asks for no body on success
+    /// (`Prefer: return=minimal`), for a caller that needs only the status.
     pub async fn post_order_response(
         &self,
         route: &Route,
         who: &Requester,
         body: &Value,
         provider_ods: &str,
+        status_only: bool,
     ) -> Result<(u16, Value), CallError> {
         let jwt = token(
             who,
@@ -329,7 +344,10 @@ impl SpineClient {
             "/OrderResponse",
             Interaction::CreateOrderResponse,
             jwt,
-            Some(body.to_string()),
+            Some(Body {
+                json: body.to_string(),
+                status_only,
+            }),
         )
         .await
     }

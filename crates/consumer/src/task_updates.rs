@@ -167,7 +167,7 @@ impl Engine {
         let result = self
             .inner
             .client
-            .post_order_response(&route, &who, &body, task.to_ods.as_str())
+            .post_order_response(&route, &who, &body, task.to_ods.as_str(), false)
             .await;
         let now = Timestamp::now();
         c.attempts += 1;
@@ -459,7 +459,8 @@ impl Engine {
         let result = self
             .inner
             .client
-            .post_order_response(&route, &requester, &body, update.to_ods.as_str())
+            // Only the status of the answer is used: no body to build, send and parse.
+            .post_order_response(&route, &requester, &body, update.to_ods.as_str(), true)
             .await;
         classify(result, &sender_name)
     }

@@ -16,7 +16,9 @@ use gpc_domain::sent::{SendStatus, SentTask};
 use gpc_domain::task::{ReceivedEvent, TaskType};
 use gpc_store::outbox::{Outbox, PostgresOutbox, SentEvent};
 use gpc_store::test_support::TestDatabase;
-use gpc_store::{ChangeOutcome, PostgresStore, Store, StoreError, open_outbox, open_store};
+use gpc_store::{
+    ChangeOutcome, CreateOutcome, PostgresStore, Store, StoreError, open_outbox, open_store,
+};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::timeout;
@@ -632,4 +634,131 @@ async fn open_store_and_open_outbox_choose_the_backend() {
         open_store(Some("postgres://[::1"), empty.path()).await,
         Err(StoreError::Other(_))
     ));
+}
+
+/// Runs `create` up to its first wait, with no waker: by then it has
+/// queued itself for the group commit.
+fn queue(
+    mut create: std::pin::Pin<
+        Box<dyn Future<Output = Result<CreateOutcome, StoreError>> + Send + '_>,
+    >,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<CreateOutcome, StoreError>> + Send + '_>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        create.as_mut().poll(&mut cx).is_pending(),
+        "a create answered while the keys' table was locked"
+    );
+    create
+}
+
+/// Holds off every insert of a key until the returned transaction ends.
+async fn lock_the_keys(db: &TestDatabase) -> tokio_postgres::Client {
+    let other = db.connect().await;
+    other
+        .batch_execute("BEGIN; LOCK TABLE task_identifiers IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    other
+}
+
+/// How many transactions wrote the tasks `ids` (rows written by one
+/// transaction share its `xmin`).
+async fn transactions_that_wrote(db: &TestDatabase, ids: &[String]) -> i64 {
+    db.connect()
+        .await
+        .query_one(
+            "SELECT count(DISTINCT xmin::text) FROM tasks WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Group commit: creates waiting at the same moment are written by a few
+/// transactions, not one each; duplicates among them still make one task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_waiting_together_share_transactions_and_duplicates_among_them_make_one_task() {
+    let Some(db) = TestDatabase::create("group_commit").await else {
+        return;
+    };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let distinct: Vec<_> = (0..40)
+        .map(|i| task(GPC001, HUB_ASID, &[&format!("distinct-{i}")], at(i)))
+        .collect();
+    let repeats: Vec<_> = (0..5)
+        .map(|i| task(GPC001, HUB_ASID, &["the-same-key"], at(100 + i)))
+        .collect();
+    let lock = lock_the_keys(&db).await;
+    let queued: Vec<_> = distinct
+        .iter()
+        .chain(&repeats)
+        .map(|t| queue(store.create_task(t.clone(), audit_for(t, 201))))
+        .collect();
+    lock.batch_execute("COMMIT").await.unwrap();
+    let outcomes = futures_util::future::join_all(queued).await;
+    let outcomes: Vec<CreateOutcome> = outcomes.into_iter().map(Result::unwrap).collect();
+
+    for (t, outcome) in distinct.iter().zip(&outcomes) {
+        assert_eq!(outcome, &CreateOutcome::Created(delivered(t)));
+    }
+    let of_repeats = &outcomes[distinct.len()..];
+    let created: Vec<_> = of_repeats.iter().filter(|o| o.is_created()).collect();
+    assert_eq!(created.len(), 1, "one of the repeats is stored");
+    let first = created[0].task().id.clone();
+    assert!(of_repeats.iter().all(|o| o.task().id == first));
+    assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 41);
+
+    // Four batches at most were taken while the lock held them up, and
+    // the rest were queued together behind them.
+    let ids: Vec<String> = distinct.iter().map(|t| t.id.clone()).collect();
+    let transactions = transactions_that_wrote(&db, &ids).await;
+    assert!(
+        (1..=8).contains(&transactions),
+        "40 creates queued together took {transactions} transactions"
+    );
+}
+
+/// A create that fails in a batch (here its task id is taken) fails alone:
+/// the others of its batch are stored, and it leaves no key behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_failing_in_a_batch_fails_alone() {
+    let Some(db) = TestDatabase::create("group_commit_failure").await else {
+        return;
+    };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let taken = task(GPC001, HUB_ASID, &["taken"], at(0));
+    store
+        .create_task(taken.clone(), audit_for(&taken, 201))
+        .await
+        .unwrap();
+    let mut clash = task(GPC001, HUB_ASID, &["clash-key"], at(1));
+    clash.id = taken.id.clone();
+    let others: Vec<_> = (0..10)
+        .map(|i| task(GPC001, HUB_ASID, &[&format!("other-{i}")], at(2 + i)))
+        .collect();
+    let lock = lock_the_keys(&db).await;
+    let clash_create = queue(store.create_task(clash.clone(), audit_for(&clash, 201)));
+    let queued: Vec<_> = others
+        .iter()
+        .map(|t| queue(store.create_task(t.clone(), audit_for(t, 201))))
+        .collect();
+    lock.batch_execute("COMMIT").await.unwrap();
+    let (failed, outcomes) = tokio::join!(clash_create, futures_util::future::join_all(queued));
+    assert!(matches!(failed, Err(StoreError::Other(_))), "{failed:?}");
+    for (t, outcome) in others.iter().zip(outcomes) {
+        assert_eq!(outcome.unwrap(), CreateOutcome::Created(delivered(t)));
+    }
+    assert_eq!(store.count_tasks(&ods(GPC001)).await.unwrap(), 11);
+    let left: i64 = db
+        .connect()
+        .await
+        .query_one(
+            "SELECT count(*) FROM task_identifiers WHERE value = 'clash-key'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the failed create's key was taken back");
 }

@@ -148,12 +148,23 @@ CREATE UNIQUE INDEX sent_timeline_update ON sent_timeline (update_id)
 "#;
 
 pub struct SqliteOutbox {
-    conn: Arc<Mutex<Connection>>,
+    /// Taken asynchronously (`on`), so that calls waiting for a connection
+    /// wait as tasks, not as blocking threads: 128 updates in flight had
+    /// the runtime start a thread for each, each blocked on the connection.
+    conn: Arc<tokio::sync::Mutex<Connection>>,
     /// For the reads, so that a page or an update looking up its task does
     /// not wait behind a commit's fsync on `conn` (WAL lets them run beside it).
-    reader: Arc<Mutex<Connection>>,
+    reader: Arc<tokio::sync::Mutex<Connection>>,
     /// Reported changes waiting for the next transaction: see `apply_remote`.
-    reported: Arc<Mutex<Vec<Reported>>>,
+    reported: Arc<Mutex<ReportedQueue>>,
+}
+
+/// The reported changes not yet taken by a writer turn, and whether a turn
+/// that will take them is already on its way.
+#[derive(Default)]
+struct ReportedQueue {
+    waiting: Vec<Reported>,
+    turn_scheduled: bool,
 }
 
 /// One `apply_remote` call waiting to be written, and where its answer goes.
@@ -184,8 +195,8 @@ impl SqliteOutbox {
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_err)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            reader: Arc::new(Mutex::new(reader)),
+            conn: Arc::new(tokio::sync::Mutex::new(conn)),
+            reader: Arc::new(tokio::sync::Mutex::new(reader)),
             reported: Arc::default(),
         })
     }
@@ -207,16 +218,13 @@ impl SqliteOutbox {
 }
 
 async fn on<T: Send + 'static>(
-    conn: &Arc<Mutex<Connection>>,
+    conn: &Arc<tokio::sync::Mutex<Connection>>,
     f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    let conn = Arc::clone(conn);
-    tokio::task::spawn_blocking(move || {
-        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    })
-    .await
-    .map_err(|e| StoreError::Other(format!("outbox task failed: {e}")))?
+    let mut guard = Arc::clone(conn).lock_owned().await;
+    tokio::task::spawn_blocking(move || f(&mut guard))
+        .await
+        .map_err(|e| StoreError::Other(format!("outbox task failed: {e}")))?
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -316,8 +324,13 @@ fn apply_entry(
 /// An entry at or below the version held changes nothing: updates may
 /// arrive out of order, and the highest version wins (§2 step 5).
 /// Writes every queued reported change in one transaction and answers each.
-fn apply_reported(conn: &mut Connection, queue: &Mutex<Vec<Reported>>) {
-    let batch = std::mem::take(&mut *queue.lock().unwrap_or_else(|p| p.into_inner()));
+fn apply_reported(conn: &mut Connection, queue: &Mutex<ReportedQueue>) {
+    let batch = {
+        let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+        // From here on, a change queued finds no turn on its way and schedules one.
+        queue.turn_scheduled = false;
+        std::mem::take(&mut queue.waiting)
+    };
     if batch.is_empty() {
         return;
     }
@@ -349,6 +362,19 @@ fn apply_reported(conn: &mut Connection, queue: &Mutex<Vec<Reported>>) {
                 let _ = job.reply.send(Err(e.clone()));
             }
         }
+    }
+}
+
+/// Answers every waiting change with `err`: the turn that was to take them
+/// did not run, and none is scheduled now.
+fn fail_waiting(queue: &Mutex<ReportedQueue>, err: &StoreError) {
+    let waiting = {
+        let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.turn_scheduled = false;
+        std::mem::take(&mut queue.waiting)
+    };
+    for job in waiting {
+        let _ = job.reply.send(Err(err.clone()));
     }
 }
 
@@ -579,28 +605,37 @@ impl Outbox for SqliteOutbox {
     /// disk's sync rate; so each call queues its change and runs a writer
     /// turn that takes every change queued by then into one transaction
     /// (group commit), each in its own savepoint so that one failing does
-    /// not undo the others. A call whose change an earlier turn took finds
-    /// the queue empty and waits for its answer.
+    /// not undo the others. Only one turn is scheduled at a time: a turn per
+    /// call had a blocking thread per posted update queue for the
+    /// connection, to find the queue empty (futex wake-ups were the largest
+    /// part of the profile).
     async fn apply_remote(
         &self,
         id: &str,
         update: &RemoteUpdate,
     ) -> Result<Option<RemoteOutcome>, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.reported
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Reported {
+        let schedule = {
+            let mut queue = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+            queue.waiting.push(Reported {
                 id: id.to_owned(),
                 update: update.clone(),
                 reply,
             });
-        let reported = Arc::clone(&self.reported);
-        self.run(move |conn| {
-            apply_reported(conn, &reported);
-            Ok(())
-        })
-        .await?;
+            !std::mem::replace(&mut queue.turn_scheduled, true)
+        };
+        if schedule {
+            let reported = Arc::clone(&self.reported);
+            let turn = self.run(move |conn| {
+                apply_reported(conn, &reported);
+                Ok(())
+            });
+            // The turn answers every change it takes, this one included;
+            // it fails as a whole only when its thread could not run.
+            if let Err(e) = turn.await {
+                fail_waiting(&self.reported, &e);
+            }
+        }
         answer
             .await
             .map_err(|_| StoreError::Other("a reported change was dropped unanswered".into()))?

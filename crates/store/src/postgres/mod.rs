@@ -1,8 +1,9 @@
 //! The backend for several instances on one database: PostgreSQL through a
 //! small pool of `tokio-postgres` connections.
 //!
-//! Each create is its own transaction, and the server's own group commit
-//! does what the SQLite writer thread does by hand. Idempotency rests on the
+//! Creates waiting at the same moment share a transaction (`group_commit`),
+//! as the SQLite writer's do: each create its own transaction ran at a
+//! third of SQLite's rate, bound by round trips. Idempotency rests on the
 //! primary key of `task_identifiers`, which every instance shares: a second
 //! insert of a key waits for the transaction holding it and, once that
 //! commits, finds the first task. Audit records go through a writer thread
@@ -13,6 +14,7 @@
 pub(crate) mod audit_writer;
 pub(crate) mod codec;
 pub(crate) mod connection;
+mod group_commit;
 pub(crate) mod listener;
 pub(crate) mod schema;
 
@@ -65,6 +67,7 @@ const BULK_CHUNK: usize = 2_000;
 
 pub struct PostgresStore {
     pool: Pool,
+    creates: group_commit::GroupCommit,
     audit: AuditWriter,
     received: Listener<ReceivedEvent>,
     changed: Listener<ReceivedEvent>,
@@ -95,6 +98,7 @@ impl PostgresStore {
             "store opened on PostgreSQL"
         );
         Ok(Self {
+            creates: group_commit::GroupCommit::spawn(pool.clone()),
             pool,
             audit,
             received,
@@ -152,56 +156,81 @@ impl PostgresStore {
             tx.commit().await.map_err(pg_err)?;
         }
     }
+}
 
-    /// One try of `create_task`; `None` when it must be tried again.
-    async fn try_create(
-        &self,
-        task: &TaskRow,
-        audit: &AuditRecord,
-    ) -> Result<Option<CreateOutcome>, Failure> {
-        let t = &task.task.task;
-        let mut client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Failure::Final(pool_err(e)))?;
-        let tx = client.transaction().await?;
-        let insert_key = tx.prepare_cached(INSERT_KEY).await?;
-        // Keys go in a fixed order, so that two creates sharing two keys
-        // wait for each other instead of deadlocking.
-        let mut keys = distinct_keys(t);
-        keys.sort_by(|a, b| (&a.system, &a.value).cmp(&(&b.system, &b.value)));
-        for key in keys {
-            // A key inserted by a transaction still open makes this wait for
-            // it; then 0 rows if it committed, 1 if it rolled back.
-            if tx
-                .execute(&insert_key, &codec::params(&key_params(t, key)))
-                .await?
-                == 0
-            {
-                tx.rollback().await?;
-                let holder = first_holder(&client, t).await?;
-                return Ok(holder.map(CreateOutcome::Existing));
+/// One create in a transaction of its own, tried again after a
+/// deadlock or a serialisation failure.
+async fn create_alone(
+    pool: &Pool,
+    task: &TaskRow,
+    audit: &AuditRecord,
+) -> Result<CreateOutcome, StoreError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match try_create(pool, task, audit).await {
+            Ok(Some(outcome)) => return Ok(outcome),
+            // A key was held but no task holds it: tasks are never
+            // deleted, so only a corrupt store answers so every time.
+            Ok(None) if tries >= CREATE_TRIES => {
+                return Err(StoreError::Corrupt(
+                    "an identifier points to a missing task".into(),
+                ));
             }
+            Ok(None) => {}
+            Err(Failure::Retry(e)) if tries < CREATE_TRIES => {
+                tracing::debug!(error = %pg_err(e), tries, "create repeated");
+            }
+            Err(Failure::Retry(e)) => return Err(pg_err(e)),
+            Err(Failure::Final(e)) => return Err(e),
         }
-        let insert_task = tx.prepare_cached(codec::INSERT_TASK).await?;
-        let insert_audit = tx.prepare_cached(INSERT_AUDIT).await?;
-        let payload = received_payload(&t.tenant, &t.id);
-        let task_cells = task.cells();
-        let task_params = codec::params(&task_cells);
-        let audit_cells = audit_cells(audit).map_err(Failure::Final)?;
-        let audit_params = codec::params(&audit_cells);
-        let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
-            [&RECEIVED_CHANNEL, &payload];
-        // Sent together: one round trip for the three.
-        tokio::try_join!(
-            tx.execute(&insert_task, &task_params),
-            tx.execute(&insert_audit, &audit_params),
-            tx.execute("SELECT pg_notify($1, $2)", &notify_params),
-        )?;
-        tx.commit().await?;
-        Ok(Some(CreateOutcome::Created(task.task.clone())))
     }
+}
+
+/// One try of `create_task`; `None` when it must be tried again.
+async fn try_create(
+    pool: &Pool,
+    task: &TaskRow,
+    audit: &AuditRecord,
+) -> Result<Option<CreateOutcome>, Failure> {
+    let t = &task.task.task;
+    let mut client = pool.get().await.map_err(|e| Failure::Final(pool_err(e)))?;
+    let tx = client.transaction().await?;
+    let insert_key = tx.prepare_cached(INSERT_KEY).await?;
+    // Keys go in a fixed order, so that two creates sharing two keys
+    // wait for each other instead of deadlocking.
+    let mut keys = distinct_keys(t);
+    keys.sort_by(|a, b| (&a.system, &a.value).cmp(&(&b.system, &b.value)));
+    for key in keys {
+        // A key inserted by a transaction still open makes this wait for
+        // it; then 0 rows if it committed, 1 if it rolled back.
+        if tx
+            .execute(&insert_key, &codec::params(&key_params(t, key)))
+            .await?
+            == 0
+        {
+            tx.rollback().await?;
+            let holder = first_holder(&client, t).await?;
+            return Ok(holder.map(CreateOutcome::Existing));
+        }
+    }
+    let insert_task = tx.prepare_cached(codec::INSERT_TASK).await?;
+    let insert_audit = tx.prepare_cached(INSERT_AUDIT).await?;
+    let payload = received_payload(&t.tenant, &t.id);
+    let task_cells = task.cells();
+    let task_params = codec::params(&task_cells);
+    let audit_cells = audit_cells(audit).map_err(Failure::Final)?;
+    let audit_params = codec::params(&audit_cells);
+    let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+        [&RECEIVED_CHANNEL, &payload];
+    // Sent together: one round trip for the three.
+    tokio::try_join!(
+        tx.execute(&insert_task, &task_params),
+        tx.execute(&insert_audit, &audit_params),
+        tx.execute("SELECT pg_notify($1, $2)", &notify_params),
+    )?;
+    tx.commit().await?;
+    Ok(Some(CreateOutcome::Created(task.task.clone())))
 }
 
 /// Why one try of a create failed: whether trying again may help.
@@ -381,26 +410,16 @@ impl Store for PostgresStore {
         audit: AuditRecord,
     ) -> Result<CreateOutcome, StoreError> {
         let task = TaskRow::with_json(task, resource_json)?;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.try_create(&task, &audit).await {
-                Ok(Some(outcome)) => return Ok(outcome),
-                // A key was held but no task holds it: tasks are never
-                // deleted, so only a corrupt store answers so every time.
-                Ok(None) if tries >= CREATE_TRIES => {
-                    return Err(StoreError::Corrupt(
-                        "an identifier points to a missing task".into(),
-                    ));
-                }
-                Ok(None) => {}
-                Err(Failure::Retry(e)) if tries < CREATE_TRIES => {
-                    tracing::debug!(error = %pg_err(e), tries, "create repeated");
-                }
-                Err(Failure::Retry(e)) => return Err(pg_err(e)),
-                Err(Failure::Final(e)) => return Err(e),
-            }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if let Err(job) = self
+            .creates
+            .send(Box::new(group_commit::Job { task, audit, reply }))
+        {
+            return create_alone(&self.pool, &job.task, &job.audit).await;
         }
+        answer
+            .await
+            .map_err(|_| StoreError::Busy("the create was dropped unanswered".into()))?
     }
 
     async fn find_by_identifier(
@@ -552,6 +571,7 @@ impl Store for PostgresStore {
         .await
         .map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
+        crate::metrics::record_transition(current.life.state, life.state);
         let task = ReceivedTask {
             task: current.task,
             life,
@@ -605,6 +625,19 @@ impl Store for PostgresStore {
             .await
             .map_err(pg_err)?;
         Ok(finished.len() == 1)
+    }
+
+    async fn waiting_updates(&self) -> Result<Option<u64>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM task_updates WHERE status = 'pending'",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        let count: i64 = row.get(0);
+        Ok(Some(u64::try_from(count).unwrap_or(0)))
     }
 
     async fn next_update_due(&self) -> Result<Option<Timestamp>, StoreError> {

@@ -172,9 +172,19 @@ fn run(
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
-        while batch.len() < MAX_BATCH_OPS {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
+        drain(&rx, &mut batch);
+        // Nobody waits for an audit record, so a batch of audits alone
+        // waits a little for a write someone does wait for: each commit is
+        // an fsync, and audits arriving one at a time between the finishes
+        // of task updates made more than one commit per update.
+        let linger_until = std::time::Instant::now() + AUDIT_LINGER;
+        while batch.len() < MAX_BATCH_OPS && batch.iter().all(Op::is_unanswered) {
+            let left = linger_until.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(op) => {
+                    batch.push(op);
+                    drain(&rx, &mut batch);
+                }
                 Err(_) => break,
             }
         }
@@ -188,6 +198,28 @@ fn run(
     drop(conn);
     drop(plain);
     tracing::debug!("store writer stopped");
+}
+
+/// How long a batch of audit records alone waits for other writes.
+/// Short: an audit is written after its request has been answered, so this
+/// only delays when it can be read, and shutdown commits it at once.
+const AUDIT_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Takes whatever else is queued, up to a batch.
+fn drain(rx: &mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
+    while batch.len() < MAX_BATCH_OPS {
+        match rx.try_recv() {
+            Ok(op) => batch.push(op),
+            Err(_) => break,
+        }
+    }
+}
+
+impl Op {
+    /// An op nobody waits for the commit of.
+    fn is_unanswered(&self) -> bool {
+        matches!(self, Op::Audit(_) | Op::SspAudit(_))
+    }
 }
 
 /// An op done inside the open transaction, to be answered after the commit.
