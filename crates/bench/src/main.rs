@@ -13,7 +13,7 @@ mod updates;
 
 use clap::{Parser, Subcommand};
 use gpc_domain::lifecycle::{InboxView, StateFilter};
-use gpc_domain::reference::{Organisation, Patient, Practitioner};
+use gpc_domain::reference::{Organisation, Patient, Practitioner, ReferenceData};
 use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance, TaskType};
 use gpc_domain::{Asid, OdsCode, Region};
 use gpc_store::{SqliteStore, Store};
@@ -271,11 +271,16 @@ const TEXTS: &[&str] = &[
 struct Population<'r> {
     tenant: &'r Organisation,
     senders: Vec<(&'r Organisation, Asid, Vec<&'r Practitioner>)>,
-    patients: Vec<&'r Patient>,
+    patients: Vec<Patient>,
 }
 
 impl<'r> Population<'r> {
-    fn new(region: &'r Region, tenant: &'r Organisation) -> Result<Self, String> {
+    /// `data` holds the patients and records (the region holds none).
+    fn new(
+        region: &'r Region,
+        data: &ReferenceData,
+        tenant: &'r Organisation,
+    ) -> Result<Self, String> {
         let all: Vec<&Practitioner> = region.data().practitioners.iter().collect();
         let senders: Vec<_> = region
             .organisations()
@@ -291,12 +296,13 @@ impl<'r> Population<'r> {
                 Some((o, asid, if own.is_empty() { all.clone() } else { own }))
             })
             .collect();
-        let patients: Vec<&Patient> = region
-            .data()
+        let by_id: std::collections::HashMap<&str, &Patient> =
+            data.patients.iter().map(|p| (p.id.as_str(), p)).collect();
+        let patients: Vec<Patient> = data
             .records
             .iter()
             .filter(|r| r.holder == tenant.ods && r.ended.is_none())
-            .filter_map(|r| region.patient(&r.patient_id))
+            .filter_map(|r| by_id.get(r.patient_id.as_str()).map(|&p| p.clone()))
             .collect();
         if senders.is_empty() || patients.is_empty() || all.is_empty() {
             return Err(format!(
@@ -315,7 +321,7 @@ impl<'r> Population<'r> {
     fn task(&self, i: usize, total: usize, newest: jiff::Timestamp, rng: &mut Rng) -> NewTask {
         let (sender, sender_asid, practitioners) = &self.senders[rng.below(self.senders.len())];
         let practitioner = practitioners[rng.below(practitioners.len())];
-        let patient = self.patients[rng.below(self.patients.len())];
+        let patient = &self.patients[rng.below(self.patients.len())];
         let text = TEXTS[rng.below(TEXTS.len())];
         let task_type = if rng.below(3) == 0 {
             TaskType::InformationOnly
@@ -425,18 +431,20 @@ async fn preload(
             .await
             .map_err(|e| e.to_string())?;
     }
-    let region = std::sync::Arc::new(Region::new(reference));
+    let reference = std::sync::Arc::new(reference);
+    let region = std::sync::Arc::new(Region::new((*reference).clone()));
     region
         .tenant(org)
         .ok_or_else(|| format!("{org} does not receive tasks on this system"))?;
-    Population::new(&region, region.tenant(org).expect("checked"))?;
+    Population::new(&region, &reference, region.tenant(org).expect("checked"))?;
     let newest = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
     let build = |from: usize| {
         let region = region.clone();
+        let reference = reference.clone();
         let org = org.to_owned();
         tokio::task::spawn_blocking(move || {
             let tenant = region.tenant(&org).expect("checked");
-            let population = Population::new(&region, tenant).expect("checked");
+            let population = Population::new(&region, &reference, tenant).expect("checked");
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (from as u64 + 1));
             (from..(from + PRELOAD_CHUNK).min(total))
                 .map(|i| population.task(i, total, newest, &mut rng))

@@ -100,7 +100,7 @@ pub fn parse_task_type(s: &str) -> Result<TaskType, String> {
 pub async fn engine(data: &DataArgs, net: &NetworkArgs) -> Result<Engine, String> {
     let outbox = data.outbox().await?;
     let store = data.store().await?;
-    let reference = RegionIndex::shared(store.reference_data().await.map_err(|e| e.to_string())?);
+    let reference = RegionIndex::shared(store.reference_index().await.map_err(|e| e.to_string())?);
     let server = net.server.trim_end_matches('/');
     let directory_server = net.directory.as_deref().unwrap_or(server);
     let directory = HttpDirectory::new(DirectoryUrls::on_server(directory_server))
