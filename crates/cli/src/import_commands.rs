@@ -171,7 +171,10 @@ pub async fn region(action: RegionAction) -> Result<ExitCode, String> {
         println!("{}: {count}", name.replace('_', " "));
     }
     for o in &index.organisations {
-        let can = match (&o.asid, o.receives_tasks || o.serves(Interaction::CreateTask)) {
+        let can = match (
+            &o.asid,
+            o.receives_tasks || o.serves(Interaction::CreateTask),
+        ) {
             (None, _) => "no Spine system".to_owned(),
             (Some(asid), true) => format!("ASID {asid}, receives tasks"),
             (Some(asid), false) => format!("ASID {asid}, sends only"),

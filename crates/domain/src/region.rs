@@ -180,6 +180,16 @@ impl Region {
             .filter(move |p| seen.insert(p.sds_user_id.as_str()))
     }
 
+    /// Every practitioner record of an organisation (a user with several
+    /// role profiles there once per profile), in the region's order.
+    pub fn practitioner_records_at(&self, ods: &str) -> impl Iterator<Item = &Practitioner> {
+        OdsCode::parse(ods)
+            .and_then(|ods| self.practitioners_by_org.get(&ods))
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.data.practitioners[i])
+    }
+
     /// The usual GP shown as a patient's care provider: the first practitioner
     /// of the registered practice.
     pub fn usual_gp(&self, practice: &OdsCode) -> Option<&Practitioner> {

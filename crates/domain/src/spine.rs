@@ -20,7 +20,7 @@ pub struct SpineSystem {
     pub endpoint: Option<String>,
     pub sends: Vec<Interaction>,
     pub receives: Vec<Interaction>,
-    /// Its organisation is closed in ODS: nothing that writes reaches it.
+    /// Its organisation is closed in ODS: no task reaches it.
     pub closed: bool,
 }
 
@@ -125,7 +125,10 @@ impl SpineRegistry {
         if !to.receives.contains(&interaction) {
             return Err(FotRefusal::ReceiverMayNotReceive);
         }
-        if interaction == Interaction::CreateTask && to.closed {
+        // A closed organisation takes no new task, nor the look-ups a sender
+        // makes first (so the sender hears why); what became of tasks it
+        // already holds may still travel.
+        if to.closed && interaction != Interaction::CreateOrderResponse {
             return Err(FotRefusal::ReceiverClosed);
         }
         if interaction.is_write() && !self.agreed(&from.ods, &to.ods, interaction) {

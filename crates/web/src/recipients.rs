@@ -17,6 +17,11 @@ use tokio::task::JoinSet;
 
 const FRESH_FOR: Duration = Duration::from_secs(60);
 
+/// Most organisations the "To" list shows at once: each is two directory
+/// look-ups, and a national region has tens of thousands; the search field
+/// finds the others.
+pub const MAX_LISTED: usize = 50;
+
 #[derive(Debug, Clone)]
 pub struct Recipient {
     pub ods: String,
@@ -95,22 +100,25 @@ impl Recipients {
         Ok(Some(recipient))
     }
 
-    /// Every organisation of the region, in the region's order.
+    /// The organisations of the region, in the region's order, up to [`MAX_LISTED`].
     pub async fn all(self: &Arc<Self>) -> Result<Vec<Recipient>, DirectoryError> {
         let codes: Vec<OdsCode> = self
             .reference
             .current()
             .organisations()
             .iter()
+            .take(MAX_LISTED)
             .map(|o| o.ods.clone())
             .collect();
         self.many(codes).await
     }
 
-    /// Organisations whose name or code contains `text`, as the directory finds them.
+    /// Organisations whose name or code contains `text`, as the directory
+    /// finds them, up to [`MAX_LISTED`].
     pub async fn search(self: &Arc<Self>, text: &str) -> Result<Vec<Recipient>, DirectoryError> {
         let found = self.directory.search_organisations(text).await?;
-        self.many(found.into_iter().map(|o| o.ods).collect()).await
+        self.many(found.into_iter().take(MAX_LISTED).map(|o| o.ods).collect())
+            .await
     }
 
     async fn many(self: &Arc<Self>, codes: Vec<OdsCode>) -> Result<Vec<Recipient>, DirectoryError> {
