@@ -9,6 +9,7 @@
 // Benchmark support panics on purpose: a helper failing fails the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod region_files;
 mod updates;
 
 use clap::{Parser, Subcommand};
@@ -35,7 +36,7 @@ enum Command {
     /// Prints the headers of a valid request (`Name: value` lines) with a JWT
     /// fresh for five minutes, from Y00001 (Mrs PARSONS).
     Headers {
-        /// metadata, create, orderresponse or search-patient.
+        /// metadata, create, orderresponse, search-organization or search-patient.
         #[arg(long)]
         interaction: String,
         /// Receiving organisation (its ASID goes into Ssp-To).
@@ -43,6 +44,17 @@ enum Command {
         ods: String,
         #[arg(long, default_value = gpc_testkit::GPC001_ASID)]
         to_asid: String,
+    },
+    /// Writes a fictional region at national scale in the import formats
+    /// (epraccur.csv, spine.toml, practitioners.csv, patients.ndjson,
+    /// records.csv) into `out`, for bench/region.
+    RegionFiles {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 12_000)]
+        practices: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        patients: usize,
     },
     /// Prints a spec §4.1 Order for GPC001 (DAWES, from Y00001) on one line,
     /// with `__ID__` where a unique identifier goes.
@@ -181,6 +193,11 @@ fn main() -> ExitCode {
                 count,
                 since_ns,
             } => updates::updates_wait(&data_dir, count, since_ns),
+            Command::RegionFiles {
+                out,
+                practices,
+                patients,
+            } => region_files::write(&out, practices, patients),
             Command::FreePort => std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .map(|a| println!("{}", a.port()))
@@ -211,6 +228,11 @@ fn headers(interaction: &str, ods: &str, to_asid: &str) -> Result<(), String> {
         "orderresponse" => (
             "urn:nhs:names:services:gpconnect:fhir:rest:create:orderresponse",
             "organization/*.write",
+            gpc_testkit::org_record(ods),
+        ),
+        "search-organization" => (
+            gpc_testkit::SEARCH_ORG,
+            "organization/*.read",
             gpc_testkit::org_record(ods),
         ),
         "search-patient" => (
