@@ -114,6 +114,7 @@ pub fn write(dir: &Path, practices: usize, patients: usize) -> Result<(), String
     for (i, nhs) in nhs_numbers().take(patients).enumerate() {
         let nhs = nhs.as_digits();
         let practice = practice_code(i % practices.max(1));
+        let gender = ["female", "male", "other", "unknown"][i % 4];
         let patient = json!({
             "resourceType": "Patient",
             "id": nhs,
@@ -129,7 +130,7 @@ pub fn write(dir: &Path, practices: usize, patients: usize) -> Result<(), String
                 }]
             }],
             "name": [{"use": "usual", "family": FAMILY[i % 8], "given": [GIVEN[(i / 8) % 8]], "prefix": ["Mx"]}],
-            "gender": ["female", "male", "other", "unknown"][i % 4],
+            "gender": gender,
             "birthDate": format!("{}-{:02}-{:02}", 1930 + i % 90, 1 + i % 12, 1 + i % 28),
             "address": [{"line": [format!("{} Example Road", 1 + i % 500)], "city": "Exampleton", "postalCode": format!("EX{} {}BB", i % 99, i % 9)}],
             "telecom": [{"system": "phone", "value": "01632 960998", "use": "home"}],

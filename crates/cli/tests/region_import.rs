@@ -24,7 +24,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_gpc-tasks");
 /// Where the commands' data lives.
 enum Place {
     Dir(PathBuf),
-    Db(String),
+    /// The database, and a folder for each command's `--data-dir` (which
+    /// PostgreSQL leaves unused).
+    Db(String, tempfile::TempDir),
 }
 
 impl Place {
@@ -33,10 +35,10 @@ impl Place {
             Place::Dir(dir) => {
                 cmd.arg("--data-dir").arg(dir).env_remove("DATABASE_URL");
             }
-            Place::Db(url) => {
-                // Each instance's own folder is only for its outbox-free parts.
-                let dir = tempfile::tempdir().unwrap().keep();
-                cmd.arg("--data-dir").arg(dir).env("DATABASE_URL", url);
+            Place::Db(url, dir) => {
+                cmd.arg("--data-dir")
+                    .arg(dir.path())
+                    .env("DATABASE_URL", url);
             }
         }
     }
@@ -44,7 +46,7 @@ impl Place {
     async fn store(&self) -> std::sync::Arc<dyn Store> {
         match self {
             Place::Dir(dir) => std::sync::Arc::new(SqliteStore::open(dir).unwrap()),
-            Place::Db(url) => std::sync::Arc::new(PostgresStore::connect(url).await.unwrap()),
+            Place::Db(url, _) => std::sync::Arc::new(PostgresStore::connect(url).await.unwrap()),
         }
     }
 
@@ -246,7 +248,7 @@ async fn every_format_imports_and_a_second_import_changes_nothing_on_postgres() 
     let Some(db) = TestDatabase::create("region_import_formats").await else {
         return;
     };
-    every_format_imports_once(Place::Db(db.url().to_owned())).await;
+    every_format_imports_once(Place::Db(db.url().to_owned(), tempfile::tempdir().unwrap())).await;
 }
 
 /// Writes `content` to a file named `name` in `dir` and imports it as `kind`.
@@ -507,7 +509,11 @@ async fn a_bad_last_line_leaves_the_store_as_it_was_on_postgres() {
     let Some(db) = TestDatabase::create("region_import_all_or_nothing").await else {
         return;
     };
-    a_bad_last_line_leaves_the_store_as_it_was(Place::Db(db.url().to_owned())).await;
+    a_bad_last_line_leaves_the_store_as_it_was(Place::Db(
+        db.url().to_owned(),
+        tempfile::tempdir().unwrap(),
+    ))
+    .await;
 }
 
 /// A `gpc-tasks serve` on a free port.
@@ -632,7 +638,7 @@ async fn every_instance_on_postgres_serves_an_import_without_a_restart() {
     let Some(db) = TestDatabase::create("region_import_live").await else {
         return;
     };
-    let place = Place::Db(db.url().to_owned());
+    let place = Place::Db(db.url().to_owned(), tempfile::tempdir().unwrap());
     let a = serve(&place, &[]);
     let b = serve(&place, &[]);
     import_examples(&place);
@@ -734,4 +740,72 @@ async fn a_task_goes_between_two_imported_practices_through_the_ssp() {
     let out = send(&server, &sender, "G60000001", "9730000018", "Q10003");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("is closed"), "{}", text(&out));
+}
+
+async fn concurrent_imports_give_each_row_one_id(place: Place) {
+    let epraccur = example("epraccur.csv");
+    ok(run(
+        &place,
+        &[
+            "import",
+            "organisations",
+            &epraccur,
+            "--care-setting",
+            "GP practice",
+        ],
+    ));
+    let spawn = |kind: &str, file: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["import", kind, &example(file)])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        place.apply(&mut cmd);
+        cmd.spawn().unwrap()
+    };
+    // Two of each at once: every patient and practitioner once, under one id.
+    let children = [
+        spawn("patients", "patients.ndjson"),
+        spawn("patients", "patients.ndjson"),
+        spawn("practitioners", "practitioners.csv"),
+        spawn("practitioners", "practitioners.csv"),
+    ];
+    for child in children {
+        let out = tokio::task::block_in_place(|| child.wait_with_output().unwrap());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stored = place.reference().await;
+    assert_eq!(stored.patients.len(), 4);
+    assert_eq!(stored.practitioners.len(), 4);
+    let ids: std::collections::HashSet<_> = stored.patients.iter().map(|p| &p.id).collect();
+    assert_eq!(ids.len(), 4);
+    // Whichever id won is the one every later import keeps.
+    let again = ok(run(
+        &place,
+        &["import", "patients", &example("patients.ndjson")],
+    ));
+    assert_eq!(again, "patients: 0 added, 0 changed, 4 left as they were\n");
+    assert_eq!(place.reference().await, stored);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_imports_give_each_row_one_id_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    concurrent_imports_give_each_row_one_id(Place::Dir(dir.path().to_owned())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_imports_give_each_row_one_id_on_postgres() {
+    let Some(db) = TestDatabase::create("region_import_concurrent").await else {
+        return;
+    };
+    concurrent_imports_give_each_row_one_id(Place::Db(
+        db.url().to_owned(),
+        tempfile::tempdir().unwrap(),
+    ))
+    .await;
 }

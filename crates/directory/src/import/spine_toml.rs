@@ -66,7 +66,12 @@ pub fn spine(
     existing: &ReferenceData,
 ) -> Result<ReferenceData, ImportError> {
     let mut problems = Problems::new(file);
-    let line_of = |offset: usize| 1 + text[..offset.min(text.len())].matches('\n').count();
+    // Where each line starts, so that a span's line is a binary search (a
+    // national file has tens of thousands of entries).
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let line_of = |offset: usize| starts.partition_point(|&start| start <= offset);
     let parsed: SpineFile = match toml::from_str(text) {
         Ok(p) => p,
         Err(e) => {

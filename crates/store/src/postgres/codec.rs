@@ -216,9 +216,7 @@ pub(super) async fn patient(
         .query(&reference::patient_sql(placeholder), &[&nhs])
         .await
         .map_err(pg_err)?;
-    rows.first()
-        .map(|r| reference::decode_patient(r))
-        .transpose()
+    rows.first().map(reference::decode_patient).transpose()
 }
 
 pub(super) async fn patient_record(
@@ -235,7 +233,7 @@ pub(super) async fn patient_record(
         .await
         .map_err(pg_err)?;
     rows.first()
-        .map(|r| reference::decode_patient_record(r))
+        .map(reference::decode_patient_record)
         .transpose()
 }
 

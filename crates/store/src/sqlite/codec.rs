@@ -209,7 +209,7 @@ pub(super) fn patient(conn: &Connection, nhs: &str) -> Result<Option<Patient>, S
     let mut rows = stmt.query([nhs]).map_err(db_err)?;
     rows.next()
         .map_err(db_err)?
-        .map(|r| reference::decode_patient(r))
+        .map(reference::decode_patient)
         .transpose()
 }
 
@@ -225,7 +225,7 @@ pub(super) fn patient_record(
     let mut rows = stmt.query([holder, key]).map_err(db_err)?;
     rows.next()
         .map_err(db_err)?
-        .map(|r| reference::decode_patient_record(r))
+        .map(reference::decode_patient_record)
         .transpose()
 }
 
