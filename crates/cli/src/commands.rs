@@ -7,22 +7,21 @@ use serde_json::json;
 use std::path::Path;
 
 /// Runs one part from its configuration file.
-pub async fn serve_part(path: &Path, parts: gpc_server::Parts) -> Result<(), String> {
+pub async fn serve_part(
+    path: &Path,
+    parts: gpc_server::Parts,
+    log: crate::logging::LogFormat,
+) -> Result<(), String> {
     let config = crate::config_file::ConfigFile::read(path)?
         .with_env(|k| std::env::var(k).ok())?
         .server_config(parts)?;
-    serve(config).await
+    serve(config, log).await
 }
 
-pub async fn serve(config: ServerConfig) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        // stdout is for people (the URLs); logs go to stderr.
-        .with_writer(std::io::stderr)
-        .init();
+pub async fn serve(config: ServerConfig, log: crate::logging::LogFormat) -> Result<(), String> {
+    crate::logging::init(log);
     let data_dir = config.data_dir.clone();
+    let stop = stop_signal()?;
     let running = gpc_server::bind(config).await?;
     println!(
         "gpc-tasks {} listening on {}",
@@ -30,6 +29,12 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
         running.addr
     );
     println!("data directory: {}", data_dir.display());
+    for problem in &running.sender_cert_problems {
+        println!("warning: {problem}; sends for it fail until it is added");
+    }
+    if let Some(addr) = running.metrics_addr {
+        println!("metrics: http://{addr}/metrics (health: /livez, /readyz)");
+    }
     let url = &running.public_url;
     if running.parts.provider {
         let region = running.state.region.current();
@@ -65,11 +70,37 @@ pub async fn serve(config: ServerConfig) -> Result<(), String> {
     }
     println!("press Ctrl-C to stop");
     running
-        .serve(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .serve(async move {
+            stop.await;
             println!("shutting down");
         })
         .await
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what a service manager or a
+/// container runtime sends to stop a process). The handlers are in place
+/// when this returns, so a signal that comes straight after start-up is a
+/// clean stop, not the default kill.
+#[cfg(unix)]
+fn stop_signal() -> Result<impl Future<Output = ()> + Send + 'static, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
+    let mut interrupt = listen(SignalKind::interrupt())?;
+    let mut terminate = listen(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+/// Ctrl-C only, where there are no Unix signals.
+#[cfg(not(unix))]
+fn stop_signal() -> Result<impl Future<Output = ()> + Send + 'static, String> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Says that a list stopped at `--limit` with more left. With `--json` on

@@ -4,8 +4,8 @@
 //! secrets and per-host URLs need not be written into it.
 
 use gpc_server::ssp::SspConfig;
-use gpc_server::tls::{ClientTls, ServerTls};
-use gpc_server::{Parts, ServerConfig};
+use gpc_server::tls::{ClientTls, SenderCerts, SenderTls, ServerTls};
+use gpc_server::{ConsumerConfig, Parts, ServerConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,18 @@ pub struct ConfigFile {
     pub tls: Option<TlsSection>,
     #[serde(default)]
     pub ssp: SspSection,
+    /// When present, this part also sends (a provider's task updates back
+    /// to the tasks' senders), through `urls.ssp` and `urls.directory`.
+    pub consumer: Option<ConsumerSection>,
+    /// Where `/metrics`, `/livez` and `/readyz` are served; off when unset.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSection {
+    /// `{ODS}.pem` and `{ODS}.key` for every organisation it sends for; needs `tls.ca`.
+    pub certs_dir: Option<PathBuf>,
 }
 
 /// Where the other parts are.
@@ -49,6 +61,8 @@ pub struct TlsSection {
     pub client_ca: Option<PathBuf>,
     #[serde(default)]
     pub allow_clients: Vec<String>,
+    /// The CA this part trusts when it sends (`[consumer]`).
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,7 +81,7 @@ impl ConfigFile {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Applies the environment: GPC_LISTEN, GPC_PUBLIC_URL, GPC_DATA_DIR, DATABASE_URL,
+    /// Applies the environment: GPC_LISTEN, GPC_METRICS_LISTEN, GPC_PUBLIC_URL, GPC_DATA_DIR, DATABASE_URL,
     /// GPC_PROVIDER_URL, GPC_SSP_URL, GPC_DIRECTORY_URL, GPC_TLS_CERT,
     /// GPC_TLS_KEY and GPC_SSP_CLIENT_KEY win over the file.
     pub fn with_env(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
@@ -75,6 +89,12 @@ impl ConfigFile {
             self.listen = Some(
                 v.parse()
                     .map_err(|_| format!("GPC_LISTEN '{v}' is not an address:port"))?,
+            );
+        }
+        if let Some(v) = env("GPC_METRICS_LISTEN") {
+            self.metrics_listen = Some(
+                v.parse()
+                    .map_err(|_| format!("GPC_METRICS_LISTEN '{v}' is not an address:port"))?,
             );
         }
         if let Some(v) = env("GPC_PUBLIC_URL") {
@@ -110,6 +130,7 @@ impl ConfigFile {
                     key: key.into(),
                     client_ca: None,
                     allow_clients: Vec::new(),
+                    ca: None,
                 });
             }
             (None, None, None) => {}
@@ -122,7 +143,7 @@ impl ConfigFile {
     }
 
     /// The server configuration of `parts`.
-    pub fn server_config(self, parts: Parts) -> Result<ServerConfig, String> {
+    pub fn server_config(mut self, parts: Parts) -> Result<ServerConfig, String> {
         let listen = self
             .listen
             .ok_or("the configuration must set `listen` (address:port)")?;
@@ -132,6 +153,10 @@ impl ConfigFile {
                     .into(),
             );
         }
+        let consumer = match self.consumer.take() {
+            None => None,
+            Some(section) => Some(self.consumer_config(section)?),
+        };
         let client_tls = match (self.ssp.ca, self.ssp.client_cert, self.ssp.client_key) {
             (None, None, None) => None,
             (Some(ca), None, None) => Some(ClientTls { ca, identity: None }),
@@ -161,13 +186,37 @@ impl ConfigFile {
                 client_tls,
             },
             parts,
-            consumer: None,
+            consumer,
             database_url: self.database_url,
             limits: gpc_server::limits::Limits::from_env()?,
             seed: Some(gpc_directory::demo_region()),
             // The parts run apart have no web UI.
             auth: gpc_web::AuthMode::Demo,
             sessions: gpc_web::SessionLimits::default(),
+            metrics_listen: self.metrics_listen,
+        })
+    }
+}
+
+impl ConfigFile {
+    /// The sending side of a part: the directory is asked with the part's own certificate.
+    fn consumer_config(&self, section: ConsumerSection) -> Result<ConsumerConfig, String> {
+        let tls = self.tls.as_ref();
+        let ca = tls.and_then(|t| t.ca.clone());
+        let tls = match (ca, section.certs_dir) {
+            (None, None) => None,
+            (None, Some(_)) => return Err("consumer.certs_dir needs tls.ca".into()),
+            (Some(ca), certs_dir) => Some(SenderTls {
+                ca,
+                certs: certs_dir.map_or(SenderCerts::None, SenderCerts::Folder),
+                directory_identity: tls.map(|t| (t.cert.clone(), t.key.clone())),
+            }),
+        };
+        Ok(ConsumerConfig {
+            ssp_url: self.urls.ssp.clone(),
+            directory_url: self.urls.directory.clone(),
+            tls,
+            ..ConsumerConfig::default()
         })
     }
 }
@@ -204,6 +253,7 @@ client_key = "/etc/gpc/ssp.key"
         let tls = config.ssp.client_tls.unwrap();
         assert_eq!(tls.identity.unwrap().1, PathBuf::from("/etc/gpc/ssp.key"));
         assert_eq!(config.parts, Parts::SSP);
+        assert_eq!(config.metrics_listen, None, "off unless asked for");
     }
 
     #[test]
@@ -213,6 +263,7 @@ client_key = "/etc/gpc/ssp.key"
             "GPC_PROVIDER_URL" => Some("http://10.0.0.5:8081".to_owned()),
             "GPC_SSP_CLIENT_KEY" => Some("/run/secrets/ssp.key".to_owned()),
             "GPC_LISTEN" => Some("0.0.0.0:9000".to_owned()),
+            "GPC_METRICS_LISTEN" => Some("127.0.0.1:9100".to_owned()),
             _ => None,
         };
         let config = file
@@ -225,9 +276,57 @@ client_key = "/etc/gpc/ssp.key"
             Some("http://10.0.0.5:8081")
         );
         assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.metrics_listen.map(|a| a.port()), Some(9100));
         assert_eq!(
             config.ssp.client_tls.unwrap().identity.unwrap().1,
             PathBuf::from("/run/secrets/ssp.key")
+        );
+    }
+
+    #[test]
+    fn a_provider_that_sends_its_updates_over_mutual_tls() {
+        let file: ConfigFile = toml::from_str(
+            r#"
+listen = "127.0.0.1:8081"
+[urls]
+ssp = "https://ssp.example:8443/ssp"
+directory = "https://directory.example:8443"
+[tls]
+cert = "/etc/gpc/GPC001.pem"
+key = "/etc/gpc/GPC001.key"
+ca = "/etc/gpc/ca.pem"
+[consumer]
+certs_dir = "/etc/gpc/senders"
+"#,
+        )
+        .unwrap();
+        let consumer = file
+            .server_config(Parts::PROVIDER)
+            .unwrap()
+            .consumer
+            .unwrap();
+        assert_eq!(
+            consumer.ssp_url.as_deref(),
+            Some("https://ssp.example:8443/ssp")
+        );
+        let tls = consumer.tls.unwrap();
+        assert_eq!(tls.ca, PathBuf::from("/etc/gpc/ca.pem"));
+        assert!(matches!(&tls.certs, SenderCerts::Folder(d) if d == Path::new("/etc/gpc/senders")));
+        assert_eq!(
+            tls.directory_identity.unwrap().0,
+            PathBuf::from("/etc/gpc/GPC001.pem")
+        );
+        let no_ca: ConfigFile =
+            toml::from_str("listen = \"127.0.0.1:1\"\n[consumer]\ncerts_dir = \"/x\"").unwrap();
+        let err = no_ca.server_config(Parts::PROVIDER).unwrap_err();
+        assert!(err.contains("tls.ca"), "{err}");
+        let without: ConfigFile = toml::from_str(FILE).unwrap();
+        assert!(
+            without
+                .server_config(Parts::SSP)
+                .unwrap()
+                .consumer
+                .is_none()
         );
     }
 

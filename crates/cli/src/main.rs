@@ -4,10 +4,12 @@
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
 mod auth_args;
+mod backup_command;
 mod commands;
 mod config_file;
 mod data;
 mod import_commands;
+mod logging;
 mod send_commands;
 mod spine_args;
 mod task_commands;
@@ -73,23 +75,45 @@ enum Command {
         consumer: send_commands::ConsumerArgs,
         #[command(flatten)]
         auth: Box<auth_args::AuthArgs>,
+        /// Serve /metrics (Prometheus), /livez and /readyz on this
+        /// address:port, apart from the clients' port (off when not given).
+        #[arg(long, env = "GPC_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        #[command(flatten)]
+        log: logging::LogArgs,
     },
     /// Run only the provider endpoints, configured by a TOML file (see README).
     Provider {
         #[arg(long, env = "GPC_CONFIG")]
         config: PathBuf,
+        #[command(flatten)]
+        log: logging::LogArgs,
     },
     /// Run only the Spine Security Proxy, configured by a TOML file; it
     /// forwards only to providers under `urls.provider`.
     Ssp {
         #[arg(long, env = "GPC_CONFIG")]
         config: PathBuf,
+        #[command(flatten)]
+        log: logging::LogArgs,
     },
     /// Run only the directory APIs (PDS, SDS, ODS), configured by a TOML file;
     /// SDS lists provider endpoints under `urls.provider`.
     Directory {
         #[arg(long, env = "GPC_CONFIG")]
         config: PathBuf,
+        #[command(flatten)]
+        log: logging::LogArgs,
+    },
+    /// Copy the SQLite store (and outbox) of --data-dir while the server
+    /// runs: FILE holds the task store, FILE.outbox the outbox. On
+    /// PostgreSQL use pg_dump instead (README, Backup and restore).
+    Backup {
+        /// The file to write (replaced once the copy is complete and checked).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
     },
     /// Generate a development CA and a certificate and key for the SSP and for
     /// every demo organisation with an ASID (subject CN = the ASID).
@@ -372,6 +396,8 @@ fn run() -> ExitCode {
                 ssp,
                 consumer,
                 auth,
+                metrics_listen,
+                log,
             } => {
                 let (auth, sessions) = auth.config()?;
                 let config = gpc_server::ServerConfig {
@@ -382,21 +408,25 @@ fn run() -> ExitCode {
                     tls: tls.config(),
                     ssp: ssp.config(),
                     parts: gpc_server::Parts::ALL,
-                    consumer: Some(consumer.config()),
+                    consumer: Some(consumer.config(&tls)),
                     limits: gpc_server::limits::Limits::from_env()?,
                     seed: (!no_demo).then(gpc_directory::demo_region),
                     auth,
                     sessions,
+                    metrics_listen,
                 };
-                commands::serve(config).await
+                commands::serve(config, log.log_format).await
             }
-            Command::Provider { config } => {
-                commands::serve_part(&config, gpc_server::Parts::PROVIDER).await
+            Command::Provider { config, log } => {
+                commands::serve_part(&config, gpc_server::Parts::PROVIDER, log.log_format).await
             }
-            Command::Ssp { config } => commands::serve_part(&config, gpc_server::Parts::SSP).await,
-            Command::Directory { config } => {
-                commands::serve_part(&config, gpc_server::Parts::DIRECTORY).await
+            Command::Ssp { config, log } => {
+                commands::serve_part(&config, gpc_server::Parts::SSP, log.log_format).await
             }
+            Command::Directory { config, log } => {
+                commands::serve_part(&config, gpc_server::Parts::DIRECTORY, log.log_format).await
+            }
+            Command::Backup { to, data } => backup_command::backup(&data, &to).await,
             Command::Certs { out } => commands::certs(&out),
             Command::Inbox {
                 org,

@@ -4,14 +4,15 @@ use crate::DataArgs;
 use crate::commands::time;
 use crate::task_commands::entry_json;
 use gpc_consumer::{Engine, EngineConfig, SendError, SendRequest, StatusEvent};
-use gpc_directory::{DirectoryUrls, HttpDirectory};
 use gpc_domain::OdsCode;
 use gpc_domain::lifecycle::TimelineEntry;
 use gpc_domain::region::RegionIndex;
 use gpc_domain::sent::{Attempt, SendStatus, SentTask};
 use gpc_domain::task::TaskType;
 use gpc_domain::updates::UpdateStatus;
+use gpc_server::tls::{SenderCerts, SenderTls};
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,30 @@ pub struct NetworkArgs {
     /// that another process resumes it (default: long enough for one attempt).
     #[arg(long, env = "GPC_LEASE_MS")]
     pub lease_ms: Option<u64>,
+    /// The CA to trust for the SSP and the directory (PEM), for HTTPS.
+    #[arg(long, env = "GPC_CA")]
+    pub ca: Option<PathBuf>,
+    /// The sending organisation's certificate (PEM; CN = its ASID, as
+    /// `gpc-tasks certs` writes it), for servers that require one.
+    #[arg(long, env = "GPC_CLIENT_CERT", requires_all = ["client_key", "ca"])]
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, env = "GPC_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl NetworkArgs {
+    fn tls(&self) -> Option<SenderTls> {
+        let certs = match (self.client_cert.clone(), self.client_key.clone()) {
+            (Some(cert), Some(key)) => SenderCerts::One { cert, key },
+            _ => SenderCerts::None,
+        };
+        Some(SenderTls {
+            ca: self.ca.clone()?,
+            certs,
+            directory_identity: None,
+        })
+    }
 }
 
 /// The sending side of `serve` (the web UI's engine and the outbox worker).
@@ -65,11 +90,29 @@ pub struct ConsumerArgs {
         env = "GPC_REQUEST_TIMEOUT_MS"
     )]
     pub request_timeout_ms: u64,
+    /// The CA the engine trusts for the SSP and the directory (PEM).
+    #[arg(long = "ca", env = "GPC_CA")]
+    pub ca: Option<PathBuf>,
+    /// Folder of `{ODS}.pem` and `{ODS}.key` for every organisation this
+    /// server sends for (as `gpc-tasks certs --out` writes them): each
+    /// request presents its organisation's certificate.
+    #[arg(long, env = "GPC_SENDER_CERTS", requires = "ca")]
+    pub sender_certs: Option<PathBuf>,
 }
 
 impl ConsumerArgs {
-    pub fn config(&self) -> gpc_server::ConsumerConfig {
+    /// The directory is asked with this server's own certificate (`tls`).
+    pub fn config(&self, tls: &crate::spine_args::TlsArgs) -> gpc_server::ConsumerConfig {
+        let tls = self.ca.clone().map(|ca| SenderTls {
+            ca,
+            certs: self
+                .sender_certs
+                .clone()
+                .map_or(SenderCerts::None, SenderCerts::Folder),
+            directory_identity: tls.tls_cert.clone().zip(tls.tls_key.clone()),
+        });
         gpc_server::ConsumerConfig {
+            tls,
             ssp_url: self.ssp_url.clone(),
             directory_url: self.directory_url.clone(),
             retry_delays: self
@@ -110,8 +153,11 @@ pub async fn engine(data: &DataArgs, net: &NetworkArgs) -> Result<Engine, String
     let reference = RegionIndex::shared(users);
     let server = net.server.trim_end_matches('/');
     let directory_server = net.directory.as_deref().unwrap_or(server);
-    let directory = HttpDirectory::new(DirectoryUrls::on_server(directory_server))
-        .map_err(|e| e.to_string())?;
+    let tls = net.tls();
+    if let Some(tls) = &tls {
+        tls.check()?;
+    }
+    let directory = gpc_server::http_directory(directory_server, tls.as_ref())?;
     let ssp = net.ssp.clone().unwrap_or_else(|| format!("{server}/ssp"));
     let mut config = EngineConfig::new(&ssp, server);
     // Unset, the engine's own delays stand: one default, in one place.
@@ -123,6 +169,7 @@ pub async fn engine(data: &DataArgs, net: &NetworkArgs) -> Result<Engine, String
             .collect();
     }
     config.request_timeout = Duration::from_millis(net.request_timeout_ms);
+    config.tls = tls.map(|tls| Arc::new(tls) as Arc<dyn gpc_consumer::SenderTls>);
     config.lease = match net.lease_ms {
         Some(ms) => Duration::from_millis(ms),
         None => config.request_timeout * 4 + Duration::from_secs(5),

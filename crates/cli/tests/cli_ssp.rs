@@ -215,3 +215,85 @@ fn tls_options_must_come_in_pairs() {
     assert!(!ok);
     assert!(err.contains("missing.pem"), "{err}");
 }
+
+/// sign-in.md §2.5: `serve --tls-cert` names its session cookie `__Host-`
+/// and marks it Secure (and HttpOnly, SameSite=Lax, `Path=/`, no Domain, as
+/// the prefix requires); the cookie lets its holder in over HTTPS.
+#[tokio::test]
+async fn over_https_the_session_cookie_is_secure_and_host_prefixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let (ok, _, err) = run(&["certs", "--out", path(&certs)]);
+    assert!(ok, "{err}");
+    let file = |name: &str| certs.join(name).to_str().unwrap().to_owned();
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args([
+            "--tls-cert",
+            &file("ssp.pem"),
+            "--tls-key",
+            &file("ssp.key"),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    let base = format!("https://{addr}");
+    let tls = gpc_server::tls::client_config(&gpc_server::tls::ClientTls {
+        ca: certs.join("ca.pem"),
+        identity: None,
+    })
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(format!("{base}/sign-in"))
+        .header("origin", &base)
+        .form(&[("org", "Y00001"), ("user", "G11111116")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let set = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(set.starts_with("__Host-gpc_session="), "{set}");
+    for part in ["; Path=/;", "; HttpOnly", "; SameSite=Lax", "; Secure"] {
+        assert!(set.contains(part), "{part} not in {set}");
+    }
+    assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let page = client
+        .get(format!("{base}/patient"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    // Under the plain HTTP name the same token is no session here.
+    let plain = cookie.replacen("__Host-", "", 1);
+    let page = client
+        .get(format!("{base}/patient"))
+        .header("cookie", &plain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    let _ = server.kill();
+    let _ = server.wait();
+}

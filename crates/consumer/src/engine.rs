@@ -10,6 +10,7 @@
 use crate::events::StatusEvent;
 use crate::jwt_builder::Requester;
 use crate::order_builder::{OrderParts, order};
+use crate::sender_tls::SenderTls;
 use crate::spine_client::{Accepted, CallError, Route, SpineClient};
 use gpc_directory::{Directory, DirectoryError};
 use gpc_domain::lifecycle::TaskState;
@@ -44,6 +45,9 @@ pub struct EngineConfig {
     pub worker_id: String,
     /// Longest sleep of an idle worker (others may add work to a shared outbox).
     pub poll_interval: Duration,
+    /// What requests to the SSP trust and, per sending organisation,
+    /// present; `None` for no CA of their own and no certificate.
+    pub tls: Option<Arc<dyn SenderTls>>,
 }
 
 impl EngineConfig {
@@ -62,6 +66,7 @@ impl EngineConfig {
             lease: request_timeout * 4 + Duration::from_secs(10),
             worker_id: format!("worker-{}", uuid::Uuid::new_v4()),
             poll_interval: Duration::from_secs(1),
+            tls: None,
         }
     }
 }
@@ -144,7 +149,8 @@ impl Engine {
         outbox: Arc<dyn Outbox>,
         reference: Arc<dyn ReferenceLookup>,
     ) -> Result<Self, String> {
-        let client = SpineClient::new(&config.ssp_base, config.request_timeout)?;
+        let client =
+            SpineClient::new(&config.ssp_base, config.request_timeout, config.tls.clone())?;
         let (events, _) = broadcast::channel(1024);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -574,6 +580,12 @@ impl Engine {
                     http_status = http_status.unwrap_or(0),
                     "delivery attempt finished"
                 );
+                // `failed` is final; `retry` has an automatic attempt to come.
+                let outcome = match (task.status, task.next_attempt_at) {
+                    (SendStatus::Failed, Some(_)) => "retry",
+                    (status, _) => status.code(),
+                };
+                metrics::counter!("gpc_deliveries_total", "outcome" => outcome).increment(1);
                 self.publish(&task, None);
             }
             Ok(false) => {

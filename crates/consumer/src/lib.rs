@@ -5,8 +5,10 @@ mod engine;
 pub mod events;
 pub mod jwt_builder;
 pub mod order_builder;
+mod sender_tls;
 pub mod spine_client;
 mod task_updates;
 
 pub use engine::{Engine, EngineConfig, SendError, SendRequest, Who};
 pub use events::StatusEvent;
+pub use sender_tls::SenderTls;

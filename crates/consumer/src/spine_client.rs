@@ -3,16 +3,20 @@
 //! timeout, no connection: worth retrying).
 
 use crate::jwt_builder::{Record, Requester, token};
+use crate::sender_tls::{ClientsByOrganisation, SenderTls, tls_refusal};
 use gpc_domain::Interaction;
 use gpc_domain::jwt::Scope;
 use gpc_domain::systems::{NHS_NUMBER, ODS_ORGANIZATION_CODE};
 use reqwest::Method;
 use serde_json::Value;
+use std::sync::Arc;
 
-/// Where one task goes: the recipient's endpoint and both ASIDs.
+/// Where one task goes: the recipient's endpoint and both ASIDs, and the
+/// organisation it is sent for (whose certificate the request presents).
 #[derive(Debug, Clone)]
 pub struct Route {
     pub endpoint: String,
+    pub from_ods: String,
     pub from_asid: String,
     pub to_asid: String,
     pub to_name: String,
@@ -26,6 +30,7 @@ impl Route {
             |a: &Option<gpc_domain::Asid>| a.as_ref().map(|a| a.to_string()).unwrap_or_default();
         Self {
             endpoint: task.endpoint.clone(),
+            from_ods: task.from_ods.to_string(),
             from_asid: asid(&task.from_asid),
             to_asid: asid(&task.to_asid),
             to_name: task.to_name.clone(),
@@ -54,23 +59,61 @@ pub struct Accepted {
 
 #[derive(Clone)]
 pub struct SpineClient {
-    http: reqwest::Client,
+    http: Http,
     ssp_base: String,
     timeout: std::time::Duration,
 }
 
+/// One client for every request, or one per sending organisation.
+#[derive(Clone)]
+enum Http {
+    Shared(reqwest::Client),
+    ByOrganisation(ClientsByOrganisation),
+}
+
+fn builder(timeout: std::time::Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+fn built(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, String> {
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
 impl SpineClient {
-    pub fn new(ssp_base: &str, timeout: std::time::Duration) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    /// Without `tls`, requests trust no CA of their own and present no certificate.
+    pub fn new(
+        ssp_base: &str,
+        timeout: std::time::Duration,
+        tls: Option<Arc<dyn SenderTls>>,
+    ) -> Result<Self, String> {
+        let http = match tls {
+            None => Http::Shared(built(builder(timeout))?),
+            Some(tls) => Http::ByOrganisation(ClientsByOrganisation::new(tls)),
+        };
         Ok(Self {
             http,
             ssp_base: ssp_base.trim_end_matches('/').to_owned(),
             timeout,
         })
+    }
+
+    /// The client for requests sent for `route.from_ods`.
+    fn http(&self, route: &Route) -> Result<reqwest::Client, CallError> {
+        match &self.http {
+            Http::Shared(client) => Ok(client.clone()),
+            Http::ByOrganisation(clients) => clients
+                .get(&route.from_ods, |tls| {
+                    built(builder(self.timeout).use_preconfigured_tls(tls))
+                })
+                .map_err(|reason| CallError::Failed {
+                    status: None,
+                    reason: format!("{reason}."),
+                }),
+        }
     }
 
     async fn call(
@@ -111,7 +154,7 @@ impl SpineClient {
     ) -> Result<(u16, Value), CallError> {
         let url = format!("{}/{}{path}", self.ssp_base, route.endpoint);
         let mut request = self
-            .http
+            .http(route)?
             .request(method, url)
             .header("Ssp-TraceID", uuid::Uuid::new_v4().to_string())
             .header("Ssp-From", &route.from_asid)
@@ -143,6 +186,11 @@ impl SpineClient {
                 "No answer from {} within {} seconds.",
                 route.to_name,
                 self.timeout.as_secs()
+            )
+        } else if let Some(refusal) = tls_refusal(e) {
+            format!(
+                "The Spine Security Proxy could not be used: {refusal}. Check the certificate sent for {} and the CA trusted.",
+                route.from_ods
             )
         } else if e.is_connect() {
             "Could not connect to the Spine Security Proxy.".to_owned()

@@ -425,7 +425,13 @@ impl Engine {
             }
         };
         let entry = &update.entry;
-        let who = self.person(&entry.by.sds_user_id, &update.tenant, &entry.by.name);
+        let mut who = self.person(&entry.by.sds_user_id, &update.tenant, &entry.by.name);
+        // A signed-in user outside the reference data: the change recorded
+        // their role, as their sign-in gave it (sign-in.md §3).
+        if who.role_code.is_empty() {
+            who.role_code = entry.by.role_code.clone();
+            who.role_display = entry.by.role_display.clone();
+        }
         // §2: the owner is `who` unless someone else was assigned it.
         let owner = entry
             .owner
@@ -444,6 +450,7 @@ impl Engine {
         });
         let route = Route {
             endpoint: theirs.address.clone(),
+            from_ods: update.tenant.to_string(),
             from_asid: ours.asid.to_string(),
             to_asid: update.to_asid.to_string(),
             to_name: sender_name.clone(),

@@ -136,15 +136,32 @@ impl std::fmt::Debug for TaskUpdate {
 }
 
 fn practitioner(id: &str, p: &Person) -> Value {
-    json!({
+    // FHIR allows no empty strings, and a signed-in user outside the
+    // reference data may have no title (CIS2 gives none) or no known role.
+    let mut name = Map::new();
+    for (key, value) in [
+        ("family", &p.family),
+        ("given", &p.given),
+        ("prefix", &p.prefix),
+    ] {
+        if !value.is_empty() {
+            name.insert(key.into(), json!([value]));
+        }
+    }
+    let mut practitioner = json!({
         "resourceType": "Practitioner",
         "id": id,
         "identifier": [{"system": SDS_USER_ID_SHORT, "value": p.sds_user_id}],
-        "name": {"family": [p.family], "given": [p.given], "prefix": [p.prefix]},
-        "practitionerRole": [{"role": {"coding": [{
-            "system": SDS_JOB_ROLE, "code": p.role_code, "display": p.role_display
-        }]}}]
-    })
+        "name": name,
+    });
+    if !p.role_code.is_empty() {
+        let mut coding = json!({"system": SDS_JOB_ROLE, "code": p.role_code});
+        if !p.role_display.is_empty() {
+            coding["display"] = json!(p.role_display);
+        }
+        practitioner["practitionerRole"] = json!([{"role": {"coding": [coding]}}]);
+    }
+    practitioner
 }
 
 /// The OrderResponse of §2 for `update`.
@@ -465,6 +482,29 @@ mod tests {
         gpc_fhir::validate_resource(&body).unwrap();
         let read = read_order_response(&body).unwrap();
         assert_eq!(read.owner.unwrap().as_owner().name, "Mrs Helen ROSS");
+    }
+
+    /// sign-in.md §3: CIS2 gives no title, and a user outside the
+    /// reference data may have no role display; FHIR allows no empty strings.
+    #[test]
+    fn a_signed_in_user_without_a_title_makes_a_valid_update() {
+        let mut u = update();
+        u.who = Person {
+            sds_user_id: "555021935501".into(),
+            prefix: String::new(),
+            given: "Priya".into(),
+            family: "SHAH".into(),
+            role_code: "S8000:G8000:R8000".into(),
+            role_display: String::new(),
+        };
+        let body = order_response(&u);
+        assert_eq!(body["contained"][0]["name"].get("prefix"), None);
+        gpc_fhir::validate_resource(&body).unwrap();
+        assert_eq!(read_order_response(&body).unwrap(), u);
+        u.who.role_code = String::new();
+        let body = order_response(&u);
+        gpc_fhir::validate_resource(&body).unwrap();
+        assert_eq!(read_order_response(&body).unwrap(), u);
     }
 
     fn refused(edit: impl FnOnce(&mut Value)) -> String {

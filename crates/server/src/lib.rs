@@ -7,6 +7,7 @@
 mod connections;
 pub mod directory_api;
 pub mod limits;
+pub mod ops;
 pub mod provider;
 mod reference_follow;
 pub mod ssp;
@@ -51,6 +52,9 @@ pub struct ServerConfig {
     /// How people sign in to the web UI, and how long they stay signed in.
     pub auth: gpc_web::AuthMode,
     pub sessions: gpc_web::SessionLimits,
+    /// Where `/metrics`, `/livez` and `/readyz` are served (their own
+    /// listener); no metrics are recorded when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the sending engine finds the SSP and the directory: the server's
@@ -62,6 +66,9 @@ pub struct ConsumerConfig {
     /// Delays before the automatic retries (the engine's defaults when empty).
     pub retry_delays: Vec<std::time::Duration>,
     pub request_timeout: Option<std::time::Duration>,
+    /// The CA the engine trusts and the certificates it presents; `None`
+    /// for plain HTTP (or servers whose CA nothing here needs to name).
+    pub tls: Option<tls::SenderTls>,
 }
 
 /// The parts of the system one process can serve.
@@ -111,6 +118,7 @@ impl Default for ServerConfig {
             seed: None,
             auth: gpc_web::AuthMode::Demo,
             sessions: gpc_web::SessionLimits::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -122,19 +130,23 @@ pub fn router(state: AppState, parts: Parts) -> Router {
     if parts.directory {
         app = app.merge(directory_api::routes());
     }
-    // The clinician's pages come with the sending engine (`serve`).
-    let web = state.engine.clone().map(|engine| {
-        gpc_web::routes(gpc_web::WebState {
-            engine,
-            store: state.store.clone(),
-            received: state.received.clone(),
-            changed: state.changed.clone(),
-            announce_changes: state.announce_changes,
-            auth: state.auth.clone(),
-            sessions: state.sessions,
-            https: state.public_url.starts_with("https://"),
-        })
-    });
+    // The clinician's pages come with the sending engine of `serve`; a part
+    // run apart may send (a provider's task updates) but shows no pages.
+    let web = (parts == Parts::ALL)
+        .then(|| state.engine.clone())
+        .flatten()
+        .map(|engine| {
+            gpc_web::routes(gpc_web::WebState {
+                engine,
+                store: state.store.clone(),
+                received: state.received.clone(),
+                changed: state.changed.clone(),
+                announce_changes: state.announce_changes,
+                auth: state.auth.clone(),
+                sessions: state.sessions,
+                https: state.public_url.starts_with("https://"),
+            })
+        });
     app = if parts.provider {
         app.fallback(provider::handle)
     } else {
@@ -173,6 +185,13 @@ pub struct Running {
     pub public_url: String,
     pub state: AppState,
     pub parts: Parts,
+    /// Organisations the engine sends for that have no usable certificate
+    /// (`ConsumerConfig::tls`), each with why: reported at start, and each
+    /// such organisation's sends fail with the same words.
+    pub sender_cert_problems: Vec<String>,
+    /// Where `/metrics`, `/livez` and `/readyz` are served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: limits::Limits,
@@ -207,6 +226,21 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let prometheus = ops::install_recorder()?;
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen for metrics on {listen}: {e}"))?;
+            Some((listener, prometheus))
+        }
+        None => None,
+    };
+    let metrics_addr = metrics
+        .as_ref()
+        .map(|(l, _)| l.local_addr())
+        .transpose()
+        .map_err(|e| format!("cannot read the metrics address: {e}"))?;
     let public_url = config
         .public_url
         .unwrap_or_else(|| {
@@ -235,6 +269,27 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     } else {
         None
     };
+    let sender_tls = config.consumer.as_ref().and_then(|c| c.tls.as_ref());
+    if let Some(sender_tls) = sender_tls {
+        sender_tls.check()?;
+    }
+    let sender_cert_problems = match sender_tls {
+        Some(sender_tls) => {
+            let current = region.current();
+            // Those with a Spine system: the ones `gpc-tasks certs` writes for.
+            sender_tls.missing(
+                current
+                    .organisations()
+                    .iter()
+                    .filter(|o| o.asid.is_some())
+                    .map(|o| o.ods.as_str()),
+            )
+        }
+        None => Vec::new(),
+    };
+    for problem in &sender_cert_problems {
+        tracing::warn!(problem = %problem, "a sending organisation has no certificate");
+    }
     let engine = match (&config.consumer, &outbox) {
         (Some(consumer), Some(outbox)) => Some(consumer_engine(
             consumer,
@@ -290,6 +345,9 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         public_url,
         state,
         parts: config.parts,
+        sender_cert_problems,
+        metrics_addr,
+        metrics,
         listener,
         tls,
         limits,
@@ -333,9 +391,7 @@ fn consumer_engine(
     region: Arc<dyn ReferenceLookup>,
 ) -> Result<gpc_consumer::Engine, String> {
     let directory_url = config.directory_url.as_deref().unwrap_or(public_url);
-    let directory =
-        gpc_directory::HttpDirectory::new(gpc_directory::DirectoryUrls::on_server(directory_url))
-            .map_err(|e| e.to_string())?;
+    let directory = http_directory(directory_url, config.tls.as_ref())?;
     let directory =
         gpc_directory::CachingDirectory::new(Arc::new(directory), gpc_directory::SDS_CACHE_TTL);
     let ssp_url = config
@@ -350,7 +406,27 @@ fn consumer_engine(
         engine_config.request_timeout = timeout;
         engine_config.lease = timeout * 4 + std::time::Duration::from_secs(5);
     }
+    engine_config.tls = config
+        .tls
+        .clone()
+        .map(|tls| Arc::new(tls) as Arc<dyn gpc_consumer::SenderTls>);
     gpc_consumer::Engine::new(engine_config, Arc::new(directory), outbox, region)
+}
+
+/// The directory APIs on the server at `url`, over the sender's TLS when given.
+pub fn http_directory(
+    url: &str,
+    tls: Option<&tls::SenderTls>,
+) -> Result<gpc_directory::HttpDirectory, String> {
+    let urls = gpc_directory::DirectoryUrls::on_server(url);
+    let Some(tls) = tls else {
+        return gpc_directory::HttpDirectory::new(urls).map_err(|e| e.to_string());
+    };
+    let client = gpc_directory::HttpDirectory::client_builder()
+        .use_preconfigured_tls(tls.directory_config()?)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    Ok(gpc_directory::HttpDirectory::with_client(urls, client))
 }
 
 /// Passes the database's announcements of stored tasks on to this instance's
@@ -407,10 +483,17 @@ impl Running {
             self.reference_version,
             reference_follow::POLL,
         ));
-        let app = limits::protect(router(self.state, self.parts), &self.limits);
+        let ops = self
+            .metrics
+            .map(|(listener, prometheus)| ops::spawn(listener, self.state.clone(), prometheus));
+        let mut app = limits::protect(router(self.state, self.parts), &self.limits);
+        if ops::enabled() {
+            // Around the limits, so that their refusals and timeouts count too.
+            app = app.layer(axum::middleware::from_fn(ops::http_metrics::track));
+        }
         connections::serve(self.listener, app, self.tls, &self.limits, shutdown).await?;
         reference.abort();
-        for task in worker.into_iter().chain(follower).chain(updates) {
+        for task in worker.into_iter().chain(follower).chain(updates).chain(ops) {
             task.abort();
         }
         store

@@ -4,6 +4,7 @@
 //! [`PeerCertificate`] extension, which the SSP maps to an ASID.
 
 pub mod certs;
+mod sender;
 mod subject;
 
 use axum::Router;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+pub use sender::{SenderCerts, SenderTls};
 pub use subject::common_name;
 
 /// The files of a server that speaks HTTPS.

@@ -7,6 +7,7 @@
 // The unit tests' crate sees every dev-dependency, which the integration tests use.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 
+pub mod metrics;
 pub mod outbox;
 mod postgres;
 mod rows;
@@ -18,6 +19,7 @@ pub mod test_support;
 mod upgrade_tests;
 
 pub use postgres::{PostgresStore, RECEIVED_CHANNEL};
+pub use sqlite::backup::{BackedUp, backup_data_dir, outbox_copy};
 pub use sqlite::{DATABASE_FILE, SCHEMA_VERSION, SqliteStore};
 
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
@@ -227,6 +229,13 @@ pub trait Store: Send + Sync + 'static {
     async fn timeline(&self, tenant: &OdsCode, id: &str) -> Result<Vec<TimelineEntry>, StoreError>;
 
     async fn count_tasks(&self, tenant: &OdsCode) -> Result<u64, StoreError>;
+
+    /// How many updates of received tasks wait to go to their senders
+    /// (pending, due or not), for `gpc_outbox_depth`; `None` where the
+    /// backend does not count them.
+    async fn waiting_updates(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 
     /// Records a new session; sessions and sign-ins that ended before its
     /// start are deleted on the way.

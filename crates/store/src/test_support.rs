@@ -84,6 +84,12 @@ impl TestDatabase {
     pub async fn connect(&self) -> tokio_postgres::Client {
         connect(&self.url).await
     }
+
+    /// A connection to the server's own database (`TEST_DATABASE_URL`), for
+    /// what cannot be done from inside this one (refusing its connections).
+    pub async fn connect_admin(&self) -> tokio_postgres::Client {
+        connect(&self.admin_url).await
+    }
 }
 
 impl Drop for TestDatabase {

@@ -3,9 +3,12 @@
 //! delivered and untouched since, send statuses from their old labels, and
 //! a delivered sent task as its recipient received it. Data written before
 //! task updates (store version 3) reads back too: a changed task and its
-//! timeline, which go on changing, now with updates for the sender.
+//! timeline, which go on changing, now with updates for the sender. And a
+//! store written before sign-in (version 4) keeps all that and holds
+//! sessions and sign-ins.
 
 use crate::outbox::Outbox;
+use crate::sessions::{PendingSignIn, WebSession};
 use crate::test_support::TestDatabase;
 use crate::{ChangeOutcome, PostgresStore, SqliteStore, Store};
 use gpc_domain::OdsCode;
@@ -214,6 +217,38 @@ async fn old_change_reads_back(store: &dyn Store) {
     assert_eq!(store.next_update_due().await.unwrap(), Some(at));
 }
 
+/// Sessions and sign-ins in a store that had no table for them.
+async fn sessions_work_after_the_upgrade(store: &dyn Store) {
+    let now = jiff::Timestamp::now();
+    let idle = std::time::Duration::from_secs(30 * 60);
+    let session = WebSession {
+        key: "a-hash".into(),
+        user: r#"{"sds_user_id":"555021935107"}"#.into(),
+        created_at: now,
+        idle_until: crate::sessions::later(now, idle),
+        expires_at: crate::sessions::later(now, std::time::Duration::from_secs(12 * 3600)),
+    };
+    store.start_session(&session).await.unwrap();
+    let resumed = store.resume_session("a-hash", now, idle).await.unwrap();
+    assert_eq!(resumed.map(|s| s.user), Some(session.user));
+    assert!(store.end_session("a-hash").await.unwrap());
+    assert_eq!(
+        store.resume_session("a-hash", now, idle).await.unwrap(),
+        None
+    );
+    let pending = PendingSignIn {
+        key: "another-hash".into(),
+        body: r#"{"state":"s"}"#.into(),
+        expires_at: crate::sessions::later(now, std::time::Duration::from_secs(600)),
+    };
+    store.save_sign_in(&pending).await.unwrap();
+    assert_eq!(
+        store.take_sign_in("another-hash", now).await.unwrap(),
+        Some(pending)
+    );
+    assert_eq!(store.take_sign_in("another-hash", now).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn a_version_1_sqlite_store_reads_back_after_the_upgrade() {
     let dir = tempfile::tempdir().unwrap();
@@ -239,6 +274,28 @@ async fn a_version_3_sqlite_store_reads_back_after_the_upgrade() {
     }
     let store = SqliteStore::open(dir.path()).unwrap();
     old_change_reads_back(&store).await;
+}
+
+#[tokio::test]
+async fn a_version_4_sqlite_store_keeps_its_tasks_and_holds_sessions_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut conn = Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+        crate::sqlite::schema::apply(&mut conn, &crate::sqlite::schema::MIGRATIONS[..4]).unwrap();
+        conn.execute(OLD_TASK, []).unwrap();
+        for sql in OLD_CHANGE {
+            conn.execute(sql, []).unwrap();
+        }
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    sessions_work_after_the_upgrade(&store).await;
+    old_change_reads_back(&store).await;
+    drop(store);
+    let conn = Connection::open(dir.path().join(crate::DATABASE_FILE)).unwrap();
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, crate::sqlite::schema::SCHEMA_VERSION);
 }
 
 #[tokio::test]
@@ -308,6 +365,19 @@ async fn a_version_3_postgres_store_reads_back_after_the_upgrade() {
     rows.extend(OLD_CHANGE.map(str::to_owned));
     at_version(&db, "store", crate::postgres::schema::STORE, 3, &rows).await;
     let store = PostgresStore::connect(db.url()).await.unwrap();
+    old_change_reads_back(&store).await;
+}
+
+#[tokio::test]
+async fn a_version_4_postgres_store_keeps_its_tasks_and_holds_sessions_after_the_upgrade() {
+    let Some(db) = TestDatabase::create("upgrade_store_v4").await else {
+        return;
+    };
+    let mut rows = vec![OLD_TASK.to_owned()];
+    rows.extend(OLD_CHANGE.map(str::to_owned));
+    at_version(&db, "store", crate::postgres::schema::STORE, 4, &rows).await;
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    sessions_work_after_the_upgrade(&store).await;
     old_change_reads_back(&store).await;
 }
 

@@ -39,6 +39,7 @@ macro_rules! outbox_suite {
             cancellations_are_claimed_under_a_lease_and_finished,
             a_late_answer_to_a_cancellation_leaves_the_newer_state,
             reported_changes_at_once_each_get_their_own_answer,
+            waiting_counts_what_is_still_to_be_sent,
         );
     };
     ($backend:path; $($test:ident),* $(,)?) => {
@@ -644,6 +645,56 @@ mod suite {
             );
             assert_eq!(outbox.sent_timeline(&id).await.unwrap().len(), 1);
         }
+    }
+
+    /// `gpc_outbox_depth{kind="task"}`: queued (due or not), being sent,
+    /// failed with a retry to come, and pending cancellations; not what is
+    /// delivered, rejected or failed for good.
+    pub async fn waiting_counts_what_is_still_to_be_sent(backend: &dyn Backend) {
+        let outbox = backend.open().await;
+        let now = Timestamp::now();
+        assert_eq!(outbox.waiting().await.unwrap(), 0);
+        let mut later = task("later", now);
+        later.next_attempt_at = Some(now + secs(60));
+        let mut retry = task("retry", now);
+        retry.status = SendStatus::Failed;
+        retry.next_attempt_at = Some(now + secs(5));
+        let mut given_up = task("given-up", now);
+        given_up.status = SendStatus::Failed;
+        given_up.next_attempt_at = None;
+        let mut refused = task("refused", now);
+        refused.status = SendStatus::Rejected;
+        refused.next_attempt_at = None;
+        let open = delivered("open", "p-open", now);
+        let done = delivered("done", "p-done", now);
+        for t in [
+            &task("due", now),
+            &later,
+            &retry,
+            &given_up,
+            &refused,
+            &open,
+            &done,
+        ] {
+            outbox.enqueue(t).await.unwrap();
+        }
+        assert_eq!(outbox.waiting().await.unwrap(), 3, "due, later, retry");
+        outbox
+            .request_cancel("open", &cancellation(now))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outbox.waiting().await.unwrap(), 4, "and the cancellation");
+        let claimed = outbox
+            .claim_due("w", now, now + secs(30), 10)
+            .await
+            .unwrap();
+        assert!(claimed.iter().any(|t| t.id == "due"));
+        assert_eq!(
+            outbox.waiting().await.unwrap(),
+            4,
+            "a claimed task still waits"
+        );
     }
 
     /// A cancellation is stored only for a delivered task whose recipient

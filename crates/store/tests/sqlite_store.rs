@@ -352,3 +352,62 @@ fn throughput_of_concurrent_creates() {
         );
     });
 }
+
+/// `gpc_outbox_depth{kind="update"}`: each change a sender must hear of
+/// waits until its update has been sent.
+#[test]
+fn waiting_updates_count_the_changes_senders_have_not_heard_of() {
+    use gpc_domain::lifecycle::{Actor, Change, Party, TaskChange};
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.waiting_updates().await.unwrap(), Some(0));
+        let t = task("GPC001", "200000000370", &["waiting"], at(0));
+        store
+            .create_task(t.clone(), audit_for(&t, 201))
+            .await
+            .unwrap();
+        let change = |change, text: Option<&str>, version| TaskChange {
+            change,
+            by: Actor {
+                sds_user_id: "G13579135".into(),
+                name: "Dr Nichole GILBERT".into(),
+                role_code: "R0260".into(),
+                role_display: "General Medical Practitioner".into(),
+                organisation: ods("GPC001"),
+            },
+            party: Party::Receiver,
+            text: text.map(str::to_owned),
+            expected_version: Some(version),
+            at: at(version.into()),
+            wire: gpc_domain::updates::Wire::outgoing(),
+        };
+        let tenant = ods("GPC001");
+        store
+            .change_task(&tenant, &t.id, change(Change::Take, None, 1))
+            .await
+            .unwrap();
+        assert_eq!(store.waiting_updates().await.unwrap(), Some(1));
+        // A note stays with the receiver: nothing for the sender.
+        store
+            .change_task(&tenant, &t.id, change(Change::Note, Some("a note"), 2))
+            .await
+            .unwrap();
+        assert_eq!(store.waiting_updates().await.unwrap(), Some(1));
+        store
+            .change_task(&tenant, &t.id, change(Change::Complete, None, 3))
+            .await
+            .unwrap();
+        assert_eq!(store.waiting_updates().await.unwrap(), Some(2));
+        let now = jiff::Timestamp::now();
+        let claimed = store
+            .claim_updates("w", now, now + jiff::SignedDuration::from_secs(30), 10)
+            .await
+            .unwrap();
+        let mut sent = claimed.into_iter().next().unwrap();
+        sent.status = gpc_domain::updates::UpdateStatus::Delivered;
+        sent.finished_at = Some(now);
+        assert!(store.finish_update("w", &sent).await.unwrap());
+        assert_eq!(store.waiting_updates().await.unwrap(), Some(1));
+    });
+}

@@ -45,6 +45,8 @@ pub struct TestServer {
     /// What the running server's handlers share (to replace its reference data, say).
     pub state: gpc_server::state::AppState,
     pub client: reqwest::Client,
+    /// Where `/metrics`, `/livez` and `/readyz` answer, when the config asked for them.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), String>>>,
 }
@@ -91,6 +93,7 @@ impl TestServer {
         adjust(&mut running.state);
         let base = running.public_url.clone();
         let state = running.state.clone();
+        let metrics_addr = running.metrics_addr;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(running.serve(async {
             let _ = stopped.await;
@@ -104,6 +107,7 @@ impl TestServer {
             dir,
             state,
             client,
+            metrics_addr,
             stop: Some(stop),
             task: Some(task),
         }

@@ -117,6 +117,9 @@ pub fn routes(state: WebState) -> Router {
         .route("/received/{id}/change", post(pages::received::change))
         .route("/events", get(sse::events))
         .route("/assets/{*path}", get(assets::serve))
-        .layer(axum::middleware::from_fn(security::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            security::policy(&state.auth),
+            security::guard,
+        ))
         .with_state(app)
 }

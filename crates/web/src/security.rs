@@ -5,16 +5,36 @@
 //! escaped escaping still could not run. Pages about patients are never
 //! stored by the browser or a proxy.
 
-use axum::extract::Request;
+use crate::AuthMode;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
     font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-    form-action 'self'; frame-ancestors 'none'";
+    frame-ancestors 'none'; form-action 'self'";
 
-pub async fn guard(request: Request, next: Next) -> Response {
+/// The policy of every page. In oidc mode the sign-out form's answer
+/// redirects to the provider's end-session endpoint, and browsers hold each
+/// redirect of a form's submission to `form-action`: the provider's origin
+/// (the issuer's, where CIS2 and oidc-provider keep that endpoint) is
+/// allowed there, and nothing else.
+pub fn policy(auth: &AuthMode) -> HeaderValue {
+    let provider = auth
+        .oidc()
+        .and_then(|c| url::Url::parse(&c.issuer).ok())
+        .map(|u| u.origin())
+        .filter(url::Origin::is_tuple)
+        .map(|o| o.ascii_serialization());
+    let csp = match provider {
+        Some(origin) => format!("{CSP} {origin}"),
+        None => CSP.to_owned(),
+    };
+    HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static(CSP))
+}
+
+pub async fn guard(State(csp): State<HeaderValue>, request: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*request.method(), Method::GET | Method::HEAD);
     if unsafe_method && !same_origin(request.headers()) {
         tracing::warn!(path = %request.uri().path(), "cross-origin form submission refused");
@@ -29,7 +49,7 @@ pub async fn guard(request: Request, next: Next) -> Response {
     let set = |headers: &mut HeaderMap, name, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));
     };
-    set(headers, header::CONTENT_SECURITY_POLICY, CSP);
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "same-origin");
@@ -67,6 +87,27 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn forms_may_lead_to_the_provider_in_oidc_mode_only() {
+        let demo = policy(&AuthMode::Demo);
+        assert!(demo.to_str().unwrap().ends_with("form-action 'self'"));
+        let oidc = policy(&AuthMode::Oidc(crate::OidcConfig {
+            issuer: "https://am.example.nhs.uk:8443/openam/oauth2/realms/root".into(),
+            client_id: "c".into(),
+            client_secret: None,
+            private_key: None,
+            redirect_url: "https://tasks.example/auth/callback".into(),
+            scopes: vec![],
+            timeout: std::time::Duration::from_secs(1),
+        }));
+        assert!(
+            oidc.to_str()
+                .unwrap()
+                .ends_with("form-action 'self' https://am.example.nhs.uk:8443"),
+            "{oidc:?}"
+        );
     }
 
     #[test]

@@ -8,75 +8,24 @@
 
 mod common;
 
-use common::oidc::{Agent, Provider, free_port, test_client_key};
-use common::{Browser, Spine, World};
+use common::oidc::{Agent, CLIENT, SECRET, SignInWorld};
+use common::{Browser, Spine, between};
+use gpc_domain::OdsCode;
+use gpc_domain::lifecycle::{Actor, Party};
 use gpc_server::ServerConfig;
-use gpc_web::{AuthMode, ClientKey, OidcConfig};
-use serde_json::json;
-use std::sync::Arc;
+use gpc_testkit::{PATIENCE, wait_for};
+use gpc_web::{AuthMode, OidcConfig};
 use std::time::Duration;
 
-const CLIENT: &str = "gpc-tasks";
-const SECRET: &str = "a-client-secret-for-tests";
-
-struct SignIn {
-    world: World,
-    _op: Provider,
-    web: String,
-}
-
-/// The web UI in oidc mode against a provider started with `tamper`;
-/// `key` makes the client authenticate with `private_key_jwt`.
-async fn start(tamper: &str, key: bool) -> SignIn {
-    let port = free_port();
-    let web = format!("http://127.0.0.1:{port}");
-    let mut client = json!({
-        "client_id": CLIENT,
-        "redirect_uris": [format!("{web}/auth/callback")],
-        "post_logout_redirect_uris": [format!("{web}/auth/signed-out")],
-    });
-    if key {
-        client["token_endpoint_auth_method"] = json!("private_key_jwt");
-        client["jwks_uri"] = json!(format!("{web}/auth/jwks.json"));
-    } else {
-        client["client_secret"] = json!(SECRET);
-    }
-    let op = Provider::start(json!([client]), tamper).await;
-    let private_key = key.then(|| {
-        Arc::new(ClientKey::from_pem(&std::fs::read_to_string(test_client_key()).unwrap()).unwrap())
-    });
-    let auth = AuthMode::Oidc(OidcConfig {
-        issuer: op.issuer.clone(),
-        client_id: CLIENT.into(),
-        client_secret: (!key).then(|| SECRET.to_owned()),
-        private_key,
-        redirect_url: format!("{web}/auth/callback"),
-        scopes: OidcConfig::default_scopes(),
-        timeout: Duration::from_secs(2),
-    });
-    let spine = Spine::serve_with(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        tempfile::tempdir().unwrap(),
-        None,
-        ServerConfig {
-            auth,
-            ..ServerConfig::default()
-        },
-    )
-    .await;
-    SignIn {
-        world: World::over(spine).await,
-        _op: op,
-        web,
-    }
+/// The UI in oidc mode against a provider started with `tamper`; `key`
+/// makes the client authenticate with `private_key_jwt`.
+async fn start(tamper: &str, key: bool) -> SignInWorld {
+    SignInWorld::start(tamper, key, ServerConfig::default()).await
 }
 
 /// Logs `login` in; returns the agent and the callback's answer.
-async fn callback_as(s: &SignIn, login: &str) -> (Agent, common::oidc::Answer) {
-    let mut agent = Agent::default();
-    let callback = agent.log_in(&s.web, login).await;
-    let answer = agent.get(&callback).await;
-    (agent, answer)
+async fn callback_as(s: &SignInWorld, login: &str) -> (Agent, common::oidc::Answer) {
+    s.callback_as(login).await
 }
 
 fn assert_refused(
@@ -130,7 +79,7 @@ async fn a_cis2_user_signs_in_sends_a_task_as_themself_and_signs_out() {
     let out = browser.post("/auth/sign-out", &[]).await;
     assert_eq!(out.status, 303);
     assert!(
-        out.location().starts_with(&s._op.issuer),
+        out.location().starts_with(&s.op.issuer),
         "{}",
         out.location()
     );
@@ -296,4 +245,134 @@ async fn a_provider_that_does_not_answer_is_a_503_page_within_seconds() {
     assert_eq!(page.status, 503, "{}", page.body);
     page.assert_contains("could not be reached");
     held.abort();
+}
+
+/// Every audit record of `tenant` that names a practitioner from a valid
+/// JWT: the ids it names.
+async fn jwt_practitioners(s: &SignInWorld, tenant: &str) -> Vec<String> {
+    s.world
+        .spine
+        .store
+        .audit(gpc_domain::audit::AuditFilter {
+            tenant: Some(tenant.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.practitioner_sds_id)
+        .collect()
+}
+
+/// sign-in.md §3: CIS2 users in no reference data, at the hub and at the
+/// practice, are the practitioners of the JWTs the engine sends for them
+/// (the task, the practice's update, the hub's cancellation) and the
+/// authors of the changes they make.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_in_users_are_the_practitioners_of_the_jwts_and_the_authors_of_the_changes() {
+    let s = start("", false).await;
+    let gpc001 = OdsCode::parse("GPC001").unwrap();
+    let hub = s.session_of("hub.clinician").await;
+    let mut sender = Browser::holding(&s.web, &hub);
+    let path = sender
+        .send("947 671 9931", "GPC001", "2", "Please review")
+        .await;
+    let delivered = sender
+        .wait_for(&path, "Delivered to GP Connect Demonstrator")
+        .await;
+    let task_id = between(&delivered.body, r#"data-testid="provider-task-id">"#, "<").to_owned();
+    let task = s
+        .world
+        .spine
+        .store
+        .get_task(&gpc001, &task_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(task.provenance.practitioner_sds_id, "555021935107");
+    assert_eq!(task.provenance.practitioner_name, "Aisha OKAFOR");
+    assert_eq!(task.provenance.role_code, "S8000:G8000:R8000");
+
+    // The practice's doctor takes it: the change is hers, and so is the
+    // JWT of the update that tells the hub.
+    let gp = s.session_of("practice.gp").await;
+    let mut receiver = Browser::holding(&s.web, &gp);
+    let taken = receiver
+        .post(
+            &format!("/received/{task_id}/change"),
+            &[("action", "take"), ("version", "1"), ("text", "")],
+        )
+        .await;
+    assert_eq!(taken.status, 303, "{}", taken.body);
+    let priya = Actor {
+        sds_user_id: "555021935501".into(),
+        name: "Priya SHAH".into(),
+        role_code: "S8000:G8000:R8000".into(),
+        role_display: r#""Clinical":"Clinical Provision":"Clinical Practitioner Access Role""#
+            .into(),
+        organisation: gpc001.clone(),
+    };
+    let timeline = s
+        .world
+        .spine
+        .store
+        .timeline(&gpc001, &task_id)
+        .await
+        .unwrap();
+    assert_eq!(timeline.last().unwrap().by, priya);
+    assert_eq!(timeline.last().unwrap().party, Party::Receiver);
+    let id = path.trim_start_matches("/sent/").to_owned();
+    let outbox = s.world.engine.outbox().clone();
+    let heard = wait_for(PATIENCE, "the hub to hear of the take", async || {
+        let seen = outbox.sent_timeline(&id).await.unwrap();
+        let updates = s
+            .world
+            .spine
+            .store
+            .task_updates(&gpc001, &task_id)
+            .await
+            .unwrap();
+        seen.last().cloned().ok_or(updates)
+    })
+    .await;
+    assert_eq!(heard.by.sds_user_id, priya.sds_user_id);
+    assert_eq!(heard.by.name, priya.name);
+
+    // The hub's clinician cancels it: the practice records her as the canceller.
+    let cancelled = sender
+        .post(&format!("{path}/cancel"), &[("reason", "Sent in error")])
+        .await;
+    assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+    let by = wait_for(
+        PATIENCE,
+        "the practice to record the cancellation",
+        async || {
+            let seen = s
+                .world
+                .spine
+                .store
+                .timeline(&gpc001, &task_id)
+                .await
+                .unwrap();
+            match seen.last() {
+                Some(e) if e.party == Party::Sender => Ok(e.by.clone()),
+                _ => Err(seen.len()),
+            }
+        },
+    )
+    .await;
+    assert_eq!(by.sds_user_id, "555021935107");
+    assert_eq!(by.name, "Aisha OKAFOR");
+
+    // Every JWT that reached the practice named the hub's clinician, and
+    // every one that reached the hub the practice's doctor.
+    let to_practice = jwt_practitioners(&s, "GPC001").await;
+    assert!(!to_practice.is_empty());
+    assert!(
+        to_practice.iter().all(|p| p == "555021935107"),
+        "{to_practice:?}"
+    );
+    let to_hub = jwt_practitioners(&s, "Y00001").await;
+    assert!(!to_hub.is_empty());
+    assert!(to_hub.iter().all(|p| p == "555021935501"), "{to_hub:?}");
 }

@@ -48,12 +48,18 @@ pub struct HttpDirectory {
 impl HttpDirectory {
     /// With its own pooled client and default timeouts.
     pub fn new(urls: DirectoryUrls) -> Result<Self, DirectoryError> {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
+        let client = Self::client_builder()
             .build()
             .map_err(|e| DirectoryError::Protocol(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self::with_client(urls, client))
+    }
+
+    /// A client builder with the default timeouts, for a caller that adds
+    /// its own TLS (`with_client`).
+    pub fn client_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
     }
 
     /// With a client the caller configured: shared pool, timeouts, TLS

@@ -30,7 +30,7 @@ use route::Operation;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Splits `/{ODS}/DSTU2/1/rest` into the tenant's ODS code and `/rest`.
-fn split_root(path: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_root(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix('/')?;
     let (ods, rest) = rest.split_once('/')?;
     let rest = rest.strip_prefix("DSTU2/1")?;
@@ -53,17 +53,25 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     );
     let reply_format = format.as_ref().copied().unwrap_or(Format::Json);
     let outcome = process(&state, &parts, body, format, &mut audit).await;
+    let mut error_code = None;
     let (response, audited) = match outcome {
         Ok((reply, audited)) => (
             not_modified_or(reply, &parts.headers, reply_format),
             audited,
         ),
         Err(error) => {
-            audit.error_code = Some(error.catalogue().code.to_owned());
+            let code = error.catalogue().code;
+            error_code = Some(code);
+            audit.error_code = Some(code.to_owned());
             (error_response(&error, reply_format), false)
         }
     };
     audit.status = response.status().as_u16();
+    if parts.method == axum::http::Method::POST
+        && crate::ops::labels::provider_route(parts.uri.path()) == "/{ods}/DSTU2/1/Order"
+    {
+        count_create(audit.status, error_code);
+    }
     tracing::debug!(
         tenant = %audit.tenant,
         trace_id = audit.trace_id.as_deref().unwrap_or("-"),
@@ -76,6 +84,20 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         state.store.record_audit(audit);
     }
     response
+}
+
+/// `gpc_provider_creates_total{outcome}`: `created` (201), `duplicate`
+/// (200, the task already held one of its identifiers) or the error's
+/// GP Connect code.
+fn count_create(status: u16, error_code: Option<&'static str>) {
+    let outcome = match (status, error_code) {
+        (_, Some(code)) => code,
+        (201, None) => "created",
+        (200, None) => "duplicate",
+        // 304 cannot answer a POST; kept apart rather than guessed.
+        _ => "other",
+    };
+    metrics::counter!("gpc_provider_creates_total", "outcome" => outcome).increment(1);
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

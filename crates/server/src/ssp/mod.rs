@@ -137,8 +137,16 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         ..SspAuditRecord::default()
     };
     let response = match proxy(&state, &parts, body, raw_target).await {
-        Ok(response) => response,
+        Ok(response) => {
+            metrics::counter!(
+                "gpc_ssp_forwards_total",
+                "status" => status_label(response.status())
+            )
+            .increment(1);
+            response
+        }
         Err(refusal) => {
+            metrics::counter!("gpc_ssp_refusals_total", "code" => refusal.code()).increment(1);
             audit.refusal = Some(refusal.code().to_owned());
             refusal.render()
         }
@@ -157,6 +165,12 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     );
     state.store.record_ssp_audit(audit);
     response
+}
+
+/// A provider's status as a label: its three digits (any status a provider
+/// can send is one of at most 900 values).
+fn status_label(status: axum::http::StatusCode) -> String {
+    status.as_u16().to_string()
 }
 
 /// The checks of spec §7, in order, then the forwarding.

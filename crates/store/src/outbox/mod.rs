@@ -6,6 +6,13 @@
 //! the recipient reports (task-lifecycle.md §2, §3), and a cancellation is
 //! sent under the same kind of lease.
 
+/// What `Outbox::waiting` counts, the same on every backend.
+const WAITING: &str = "SELECT \
+       (SELECT COUNT(*) FROM sent_tasks \
+         WHERE status IN ('queued', 'sending', 'retrying') \
+            OR (status = 'failed' AND next_attempt_at IS NOT NULL)) \
+     + (SELECT COUNT(*) FROM sent_tasks WHERE cancel_status = 'pending')";
+
 mod postgres;
 pub(crate) mod sqlite;
 
@@ -136,6 +143,11 @@ pub trait Outbox: Send + Sync + 'static {
         task: &SentTask,
         applied: Option<&TimelineEntry>,
     ) -> Result<bool, StoreError>;
+
+    /// How many tasks and cancellations wait to be sent, due or not: queued,
+    /// being sent, failed with an automatic retry to come, and pending
+    /// cancellations (for `gpc_outbox_depth`).
+    async fn waiting(&self) -> Result<u64, StoreError>;
 
     /// When the next task or cancellation becomes due, if any is waiting
     /// (for one being sent, when its lease runs out).

@@ -529,6 +529,16 @@ impl Outbox for PostgresOutbox {
         Ok(true)
     }
 
+    async fn waiting(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let n: i64 = client
+            .query_one(super::WAITING, &[])
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        Ok(n.unsigned_abs())
+    }
+
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         let client = self.client().await?;
         // A cancellation being sent is leased: due again only when the lease

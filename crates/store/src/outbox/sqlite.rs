@@ -719,6 +719,16 @@ impl Outbox for SqliteOutbox {
         .await
     }
 
+    async fn waiting(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(super::WAITING)
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+                .map(i64::unsigned_abs)
+                .map_err(db_err)
+        })
+        .await
+    }
+
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         self.read(|conn| {
             // A cancellation being sent is leased: due again only when the

@@ -1,6 +1,7 @@
 //! The embedded backend: one SQLite file in WAL mode, one writer thread doing
 //! group commits, and a few read-only connections for the readers.
 
+pub(crate) mod backup;
 mod checkpointer;
 mod codec;
 mod readers;
@@ -455,6 +456,16 @@ impl Store for SqliteStore {
             c.prepare_cached("SELECT COUNT(*) FROM tasks WHERE tenant = ?1")
                 .and_then(|mut s| s.query_row([tenant], |r| r.get::<_, i64>(0)))
                 .map(|n| n.unsigned_abs())
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn waiting_updates(&self) -> Result<Option<u64>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT COUNT(*) FROM task_updates WHERE status = 'pending'")
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+                .map(|n| Some(n.unsigned_abs()))
                 .map_err(db_err)
         })
         .await

@@ -18,7 +18,7 @@ use crate::rows::updates::{
 use crate::rows::{Cell, to_ns};
 use crate::{ChangeOutcome, CreateOutcome, StoreError};
 use gpc_domain::audit::{AuditRecord, SspAuditRecord};
-use gpc_domain::lifecycle::TaskChange;
+use gpc_domain::lifecycle::{TaskChange, TaskState};
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedTask};
 use gpc_domain::updates::{OutgoingUpdate, Wire};
 use gpc_domain::{Asid, OdsCode};
@@ -210,6 +210,8 @@ enum Done {
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
+    let started = std::time::Instant::now();
+    let ops_in_batch = batch.len();
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -221,6 +223,8 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
     };
     let mut done = Vec::with_capacity(batch.len());
     let mut audits_lost = 0usize;
+    // Counted once the commit has happened.
+    let mut transitions = Vec::new();
     let mut ops = batch.into_iter();
     while let Some(op) = ops.next() {
         match op {
@@ -262,7 +266,12 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
                 change,
                 reply,
             } => {
-                let result = in_savepoint(&tx, |c| change_task(c, &tenant, &id, &change));
+                let result = in_savepoint(&tx, |c| change_task(c, &tenant, &id, &change)).map(
+                    |(outcome, moved)| {
+                        transitions.extend(moved);
+                        outcome
+                    },
+                );
                 done.push(Done::Change(reply, Box::new(result)));
             }
             Op::Reference { data, reply } => {
@@ -304,6 +313,10 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Op>) {
     }
     match tx.commit() {
         Ok(()) => {
+            crate::metrics::record_commit(ops_in_batch, started.elapsed());
+            for (from, to) in transitions {
+                crate::metrics::record_transition(from, to);
+            }
             if audits_lost > 0 {
                 tracing::warn!(count = audits_lost, "audit records lost");
             }
@@ -572,15 +585,19 @@ fn read_task(conn: &Connection, id: &str) -> Result<Option<ReceivedTask>, StoreE
     .map(|mut v| v.pop())
 }
 
+/// The states an applied change moved a task between.
+type Moved = Option<(TaskState, TaskState)>;
+
 /// One change of a received task, against the task as the writer finds it:
 /// the writer is the only one, so nothing can come between the read and
-/// the write.
+/// the write. With the outcome, the states it moved the task between, if
+/// it was applied (for the metrics, once committed).
 fn change_task(
     conn: &Connection,
     tenant: &OdsCode,
     id: &str,
     change: &TaskChange,
-) -> Result<Option<ChangeOutcome>, StoreError> {
+) -> Result<(Option<ChangeOutcome>, Moved), StoreError> {
     let found = super::query_tasks(
         conn,
         concat!(
@@ -592,22 +609,25 @@ fn change_task(
     )?
     .pop();
     let Some(current) = found else {
-        return Ok(None);
+        return Ok((None, None));
     };
     // Before the rules: a repeat of a cancellation that made the task final
     // would be refused by them, and must get its first answer instead.
     if let Wire::Incoming(received) = &change.wire
         && let Some(earlier) = earlier_change(conn, tenant, &received.identifier)?
     {
-        return repeat(conn, tenant, current, earlier).map(Some);
+        return repeat(conn, tenant, current, earlier).map(|o| (Some(o), None));
     }
     let (life, entry) = match change.apply_to(&current.life) {
         Ok(applied) => applied,
         Err(refusal) => {
-            return Ok(Some(ChangeOutcome::Refused {
-                refusal,
-                task: current,
-            }));
+            return Ok((
+                Some(ChangeOutcome::Refused {
+                    refusal,
+                    task: current,
+                }),
+                None,
+            ));
         }
     };
     let updated = conn
@@ -644,11 +664,12 @@ fn change_task(
         .and_then(|mut s| s.execute(params_from_iter(cells.iter())))
         .map_err(db_err)?;
     }
+    let moved = (current.life.state, life.state);
     let task = ReceivedTask {
         task: current.task,
         life,
     };
-    Ok(Some(ChangeOutcome::Changed { task, entry }))
+    Ok((Some(ChangeOutcome::Changed { task, entry }), Some(moved)))
 }
 
 /// The change this tenant made for an arriving update with `identifier`, if any.

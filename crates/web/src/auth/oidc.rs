@@ -30,8 +30,9 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalClaims, AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret,
-    CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    ProviderMetadata, RedirectUrl, RequestTokenError, Scope, TokenResponse, UserInfoClaims,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RequestTokenError, Scope, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -219,12 +220,44 @@ fn http_client(config: &OidcConfig) -> Result<reqwest::Client, Refusal> {
         .map_err(|e| Refusal::Internal(format!("HTTP client: {e}")))
 }
 
-async fn discover(config: &OidcConfig, http: &reqwest::Client) -> Result<Metadata, Refusal> {
+/// This deployment's client at the provider, as discovered now.
+type RelyingParty = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// The provider as one sign-in, callback or sign-out finds it.
+struct Provider {
+    http: reqwest::Client,
+    client: RelyingParty,
+    end_session: Option<url::Url>,
+}
+
+async fn discover(config: &OidcConfig) -> Result<Provider, Refusal> {
+    let http = http_client(config)?;
     let issuer = IssuerUrl::new(config.issuer.clone())
         .map_err(|e| Refusal::Internal(format!("issuer URL: {e}")))?;
-    Metadata::discover_async(issuer, http)
+    let metadata = Metadata::discover_async(issuer, &http)
         .await
-        .map_err(|e| Refusal::Unreachable(format!("discovery: {e}")))
+        .map_err(|e| Refusal::Unreachable(format!("discovery: {e}")))?;
+    let redirect = RedirectUrl::new(config.redirect_url.clone())
+        .map_err(|e| Refusal::Internal(format!("redirect URL: {e}")))?;
+    let end_session = metadata.additional_metadata().end_session_endpoint.clone();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(config.client_id.clone()),
+        config.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect);
+    Ok(Provider {
+        http,
+        client,
+        end_session,
+    })
 }
 
 fn sign_in_cookie(app: &App) -> &'static str {
@@ -254,18 +287,10 @@ async fn start(app: &App, someone_else: bool) -> Result<Response, Refusal> {
         .auth
         .oidc()
         .ok_or_else(|| Refusal::Internal("not in oidc mode".into()))?;
-    let http = http_client(config)?;
-    let metadata = discover(config, &http).await?;
-    let redirect = RedirectUrl::new(config.redirect_url.clone())
-        .map_err(|e| Refusal::Internal(format!("redirect URL: {e}")))?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(config.client_id.clone()),
-        config.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect);
+    let provider = discover(config).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = client
+    let mut request = provider
+        .client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
@@ -359,20 +384,11 @@ async fn finish(app: &App, headers: &HeaderMap, query: CallbackQuery) -> Result<
         });
     }
     let code = query.code.ok_or(Refusal::NoSignIn)?;
-    let http = http_client(config)?;
-    let metadata = discover(config, &http).await?;
-    let token_endpoint = metadata
-        .token_endpoint()
+    let Provider { http, client, .. } = discover(config).await?;
+    let token_endpoint = client
+        .token_uri()
         .map(|u| u.as_str().to_owned())
         .ok_or_else(|| Refusal::Internal("the provider has no token endpoint".into()))?;
-    let redirect = RedirectUrl::new(config.redirect_url.clone())
-        .map_err(|e| Refusal::Internal(format!("redirect URL: {e}")))?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(config.client_id.clone()),
-        config.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect);
     let mut exchange = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| Refusal::Internal(e.to_string()))?
@@ -498,9 +514,8 @@ pub async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
     let clear = app.sessions.end(&headers).await;
     let mut to = "/auth/signed-out".to_owned();
     if let Some(config) = app.auth.oidc()
-        && let Ok(http) = http_client(config)
-        && let Ok(metadata) = discover(config, &http).await
-        && let Some(mut end) = metadata.additional_metadata().end_session_endpoint.clone()
+        && let Ok(provider) = discover(config).await
+        && let Some(mut end) = provider.end_session
     {
         let back = signed_out_url(&config.redirect_url);
         end.query_pairs_mut()

@@ -45,6 +45,12 @@ impl Spine {
         Self::boot(listen, dir, provider_base, None, ServerConfig::default()).await
     }
 
+    /// As [`start`](Self::start), with the TLS and SSP settings of `base`.
+    pub async fn start_with(listen: SocketAddr, dir: TempDir, base: ServerConfig) -> Self {
+        let provider_base = base.ssp.provider_base.clone();
+        Self::boot(listen, dir, provider_base, None, base).await
+    }
+
     /// As `gpc-tasks serve` runs: with the sending engine (short retry
     /// delays) and the clinician's pages on the same port.
     pub async fn serve(listen: SocketAddr, dir: TempDir, provider_base: Option<String>) -> Self {
@@ -65,7 +71,8 @@ impl Spine {
                 Duration::from_millis(300),
             ],
             request_timeout: Some(Duration::from_secs(30)),
-            ..ConsumerConfig::default()
+            // Where it sends and over what TLS, when `base` says.
+            ..base.consumer.clone().unwrap_or_default()
         };
         Self::boot(listen, dir, provider_base, Some(consumer), base).await
     }
@@ -82,7 +89,7 @@ impl Spine {
             data_dir: dir.path().to_path_buf(),
             ssp: SspConfig {
                 provider_base,
-                ..SspConfig::default()
+                ..base.ssp.clone()
             },
             consumer,
             seed: Some(gpc_directory::demo_region()),

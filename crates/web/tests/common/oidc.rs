@@ -2,9 +2,14 @@
 //! npm package `oidc-provider`), started per test on a free port, and a
 //! user agent that logs in through its development login form over HTTP.
 
+use super::{Spine, World};
+use gpc_server::ServerConfig;
+use gpc_web::{AuthMode, ClientKey, OidcConfig};
+use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -63,6 +68,100 @@ impl Provider {
     }
 }
 
+pub const CLIENT: &str = "gpc-tasks";
+pub const SECRET: &str = "a-client-secret-for-tests";
+
+/// The web UI in oidc mode (as `serve` runs it) and the provider it trusts.
+pub struct SignInWorld {
+    pub world: World,
+    pub op: Provider,
+    /// The UI's base URL, as registered with the provider.
+    pub web: String,
+    /// What the server was started with, to start another like it.
+    pub config: ServerConfig,
+}
+
+/// This client's registration at the provider, for a UI at `web`; `key`
+/// makes it authenticate with `private_key_jwt` (its JWKS at the UI).
+pub fn registration(web: &str, key: bool) -> serde_json::Value {
+    let mut client = json!({
+        "client_id": CLIENT,
+        "redirect_uris": [format!("{web}/auth/callback")],
+        "post_logout_redirect_uris": [format!("{web}/auth/signed-out")],
+    });
+    if key {
+        client["token_endpoint_auth_method"] = json!("private_key_jwt");
+        client["jwks_uri"] = json!(format!("{web}/auth/jwks.json"));
+    } else {
+        client["client_secret"] = json!(SECRET);
+    }
+    client
+}
+
+/// The relying party's side of [`registration`].
+pub fn oidc_mode(issuer: &str, web: &str, key: bool) -> AuthMode {
+    let private_key = key.then(|| {
+        Arc::new(ClientKey::from_pem(&std::fs::read_to_string(test_client_key()).unwrap()).unwrap())
+    });
+    AuthMode::Oidc(OidcConfig {
+        issuer: issuer.to_owned(),
+        client_id: CLIENT.into(),
+        client_secret: (!key).then(|| SECRET.to_owned()),
+        private_key,
+        redirect_url: format!("{web}/auth/callback"),
+        scopes: OidcConfig::default_scopes(),
+        timeout: Duration::from_secs(2),
+    })
+}
+
+impl SignInWorld {
+    /// A provider started with `tamper` (see start.js) and the UI in oidc
+    /// mode against it, with the rest of `base` (session limits, database,
+    /// TLS: with TLS the UI's URL is `https`).
+    pub async fn start(tamper: &str, key: bool, base: ServerConfig) -> Self {
+        let port = free_port();
+        let scheme = if base.tls.is_some() { "https" } else { "http" };
+        let web = format!("{scheme}://127.0.0.1:{port}");
+        let op = Provider::start(json!([registration(&web, key)]), tamper).await;
+        let config = ServerConfig {
+            auth: oidc_mode(&op.issuer, &web, key),
+            ..base
+        };
+        let spine = Spine::serve_with(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            tempfile::tempdir().unwrap(),
+            None,
+            config.clone(),
+        )
+        .await;
+        Self {
+            world: World::over(spine).await,
+            op,
+            web,
+            config,
+        }
+    }
+
+    /// Logs `login` in through the provider; returns the agent holding the
+    /// session and the callback's answer.
+    pub async fn callback_as(&self, login: &str) -> (Agent, Answer) {
+        let mut agent = Agent::default();
+        let callback = agent.log_in(&self.web, login).await;
+        let answer = agent.get(&callback).await;
+        (agent, answer)
+    }
+
+    /// Signs `login` in; returns the session cookie (`name=value`).
+    pub async fn session_of(&self, login: &str) -> String {
+        let (agent, answer) = self.callback_as(login).await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        let value = agent
+            .cookie(&self.web, "gpc_session")
+            .expect("a session cookie");
+        format!("gpc_session={value}")
+    }
+}
+
 /// A port nobody listens on now, for a server whose URL must be known
 /// before it starts (the provider registers its redirect URL).
 pub fn free_port() -> u16 {
@@ -86,9 +185,19 @@ pub struct Answer {
     pub location: String,
     pub body: String,
     pub url: String,
+    /// Every `Set-Cookie` of the answer, as sent.
+    pub set_cookies: Vec<String>,
 }
 
 impl Agent {
+    /// An agent whose requests go through `http` (one that trusts a test CA, say).
+    pub fn with(http: reqwest::Client) -> Self {
+        Self {
+            http: Some(http),
+            jar: HashMap::new(),
+        }
+    }
+
     fn client(&mut self) -> reqwest::Client {
         self.http
             .get_or_insert_with(|| {
@@ -121,6 +230,13 @@ impl Agent {
             .unwrap_or_default()
     }
 
+    /// Gives `to` the cookies of `from`, as a load balancer in front of
+    /// both makes a browser do.
+    pub fn share_cookies(&mut self, from: &str, to: &str) {
+        let cookies = self.jar.get(&Self::host(from)).cloned().unwrap_or_default();
+        self.jar.entry(Self::host(to)).or_default().extend(cookies);
+    }
+
     pub fn cookie(&self, url: &str, name: &str) -> Option<String> {
         self.jar.get(&Self::host(url))?.get(name).cloned()
     }
@@ -137,6 +253,12 @@ impl Agent {
         }
         let response = request.send().await.expect("an answer");
         let jar = self.jar.entry(Self::host(url)).or_default();
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
         for set in response.headers().get_all("set-cookie") {
             let pair = set.to_str().unwrap().split(';').next().unwrap();
             if let Some((k, v)) = pair.split_once('=') {
@@ -167,6 +289,7 @@ impl Agent {
             location,
             body: response.text().await.unwrap_or_default(),
             url: url.to_owned(),
+            set_cookies,
         }
     }
 

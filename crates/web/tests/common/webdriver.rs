@@ -204,6 +204,14 @@ impl Driver {
             .to_owned()
     }
 
+    /// The browser's cookie `name` for the current page (HttpOnly ones
+    /// too: WebDriver sees what scripts cannot), or `None`.
+    pub async fn cookie(&self, name: &str) -> Option<Value> {
+        self.try_call(reqwest::Method::GET, &format!("/cookie/{name}"), None)
+            .await
+            .ok()
+    }
+
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
         let found = self
             .post("/elements", json!({"using": "css selector", "value": css}))

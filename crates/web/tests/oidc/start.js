@@ -18,6 +18,11 @@
 //
 // Log in through the development login form with a user's login below and
 // any password.
+//
+// On Node 20 oidc-provider 9 warns "Unsupported runtime" (its policy is the
+// newest LTS lines); the newest runtime APIs it calls are URL.parse and
+// crypto.hash, both in Node 20 since 20.18 (package.json's engines), and the
+// tests run it on 20.20. The warning goes to stderr, which the tests drop.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { CompactSign, decodeJwt, decodeProtectedHeader } from 'jose';
@@ -50,6 +55,13 @@ const USERS = {
       role('555021936202', 'Y00001', 'S8000:G8000:R8000', '"Clinical":"Clinical Provision":"Clinical Practitioner Access Role"'),
     ],
     selected: '555021936202',
+  },
+  // A doctor at the practice that receives tasks, not in its reference data.
+  'practice.gp': {
+    uid: '555021935501',
+    given_name: 'Priya',
+    family_name: 'SHAH',
+    roles: [role('555021936501', 'GPC001', 'S8000:G8000:R8000', '"Clinical":"Clinical Provision":"Clinical Practitioner Access Role"')],
   },
   'no.role': { uid: '555021935301', given_name: 'Nia', family_name: 'EVANS', roles: [] },
   // A role at an organisation no deployment of the demo region serves.
