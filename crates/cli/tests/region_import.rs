@@ -809,3 +809,55 @@ async fn concurrent_imports_give_each_row_one_id_on_postgres() {
     ))
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_systems_listed_interactions_replace_the_default_rule() {
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let place = Place::Dir(data.path().to_owned());
+    import_examples(&place);
+    let spine = "[[system]]\nods = \"Q10002\"\nasid = \"200000001002\"\nreceives_tasks = true\n\
+                 interactions = { sends = [\"read:metadata\"], receives = [\"urn:nhs:names:services:gpconnect:fhir:rest:read:metadata\", \"create:order\"] }\n";
+    let out = ok(import_text(
+        &place,
+        files.path(),
+        "spine",
+        "spine.toml",
+        spine,
+    ));
+    assert_eq!(
+        out,
+        "organisations: 0 added, 1 changed, 0 left as they were\n"
+    );
+    let shown: Value =
+        serde_json::from_str(&ok(run(&place, &["region", "show", "--json"]))).unwrap();
+    let q10002 = shown["organisations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["ods"] == "Q10002")
+        .unwrap();
+    assert_eq!(
+        q10002["sends"],
+        serde_json::json!(["urn:nhs:names:services:gpconnect:fhir:rest:read:metadata"])
+    );
+    assert_eq!(
+        q10002["receives"],
+        serde_json::json!([
+            "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata",
+            "urn:nhs:names:services:gpconnect:fhir:rest:create:order"
+        ])
+    );
+    // The same again changes nothing.
+    let again = ok(import_text(
+        &place,
+        files.path(),
+        "spine",
+        "spine.toml",
+        spine,
+    ));
+    assert_eq!(
+        again,
+        "organisations: 0 added, 0 changed, 1 left as they were\n"
+    );
+}
