@@ -2,12 +2,14 @@
 //! body goes through on `POST /Order`, in the provider's order.
 
 use gpc_domain::Region;
-use gpc_domain::order_rules::{london_today, validate_order};
+use gpc_domain::order_rules::{NamedRecords, london_today, subject_id, validate_order};
+use gpc_domain::reference::{PatientKey, ReferenceData};
 use gpc_fhir::Format;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-static REGION: LazyLock<Region> = LazyLock::new(|| Region::new(gpc_directory::demo_region()));
+static DEMO: LazyLock<ReferenceData> = LazyLock::new(gpc_directory::demo_region);
+static REGION: LazyLock<Region> = LazyLock::new(|| Region::new(DEMO.clone()));
 
 /// `parse_body`, `validate_resource` and `validate_order` for GPC001; then,
 /// for a body that parses, the same resource written in both formats must
@@ -34,7 +36,12 @@ pub fn order_body(data: &[u8], format: Format) {
     let region = &*REGION;
     let tenant = region.tenant("GPC001").expect("GPC001 is a tenant");
     let today = london_today(jiff::Timestamp::now());
-    let _ = validate_order(body, tenant, region, today);
+    // The subject's record, as the provider reads it from its store first.
+    let named = NamedRecords {
+        token_patient: None,
+        subject: subject_id(&body).and_then(|id| DEMO.record_of(&tenant.ods, PatientKey::Id(id))),
+    };
+    let _ = validate_order(body, tenant, region, &named, today);
 }
 
 /// Whitespace around a narrative's `div` is not part of it: in XML it lies

@@ -9,11 +9,12 @@
 // Benchmark support panics on purpose: a helper failing fails the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod region_files;
 mod updates;
 
 use clap::{Parser, Subcommand};
 use gpc_domain::lifecycle::{InboxView, StateFilter};
-use gpc_domain::reference::{Organisation, Patient, Practitioner};
+use gpc_domain::reference::{Organisation, Patient, Practitioner, ReferenceData};
 use gpc_domain::task::{BusinessIdentifier, NewTask, Provenance, TaskType};
 use gpc_domain::{Asid, OdsCode, Region};
 use gpc_store::{SqliteStore, Store};
@@ -35,7 +36,7 @@ enum Command {
     /// Prints the headers of a valid request (`Name: value` lines) with a JWT
     /// fresh for five minutes, from Y00001 (Mrs PARSONS).
     Headers {
-        /// metadata, create, orderresponse or search-patient.
+        /// metadata, create, orderresponse, search-organization or search-patient.
         #[arg(long)]
         interaction: String,
         /// Receiving organisation (its ASID goes into Ssp-To).
@@ -43,6 +44,17 @@ enum Command {
         ods: String,
         #[arg(long, default_value = gpc_testkit::GPC001_ASID)]
         to_asid: String,
+    },
+    /// Writes a fictional region at national scale in the import formats
+    /// (epraccur.csv, spine.toml, practitioners.csv, patients.ndjson,
+    /// records.csv) into `out`, for bench/region.
+    RegionFiles {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 12_000)]
+        practices: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        patients: usize,
     },
     /// Prints a spec §4.1 Order for GPC001 (DAWES, from Y00001) on one line,
     /// with `__ID__` where a unique identifier goes.
@@ -181,6 +193,11 @@ fn main() -> ExitCode {
                 count,
                 since_ns,
             } => updates::updates_wait(&data_dir, count, since_ns),
+            Command::RegionFiles {
+                out,
+                practices,
+                patients,
+            } => region_files::write(&out, practices, patients),
             Command::FreePort => std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
                 .map(|a| println!("{}", a.port()))
@@ -211,6 +228,11 @@ fn headers(interaction: &str, ods: &str, to_asid: &str) -> Result<(), String> {
         "orderresponse" => (
             "urn:nhs:names:services:gpconnect:fhir:rest:create:orderresponse",
             "organization/*.write",
+            gpc_testkit::org_record(ods),
+        ),
+        "search-organization" => (
+            gpc_testkit::SEARCH_ORG,
+            "organization/*.read",
             gpc_testkit::org_record(ods),
         ),
         "search-patient" => (
@@ -271,11 +293,16 @@ const TEXTS: &[&str] = &[
 struct Population<'r> {
     tenant: &'r Organisation,
     senders: Vec<(&'r Organisation, Asid, Vec<&'r Practitioner>)>,
-    patients: Vec<&'r Patient>,
+    patients: Vec<Patient>,
 }
 
 impl<'r> Population<'r> {
-    fn new(region: &'r Region, tenant: &'r Organisation) -> Result<Self, String> {
+    /// `data` holds the patients and records (the region holds none).
+    fn new(
+        region: &'r Region,
+        data: &ReferenceData,
+        tenant: &'r Organisation,
+    ) -> Result<Self, String> {
         let all: Vec<&Practitioner> = region.data().practitioners.iter().collect();
         let senders: Vec<_> = region
             .organisations()
@@ -291,12 +318,13 @@ impl<'r> Population<'r> {
                 Some((o, asid, if own.is_empty() { all.clone() } else { own }))
             })
             .collect();
-        let patients: Vec<&Patient> = region
-            .data()
+        let by_id: std::collections::HashMap<&str, &Patient> =
+            data.patients.iter().map(|p| (p.id.as_str(), p)).collect();
+        let patients: Vec<Patient> = data
             .records
             .iter()
             .filter(|r| r.holder == tenant.ods && r.ended.is_none())
-            .filter_map(|r| region.patient(&r.patient_id))
+            .filter_map(|r| by_id.get(r.patient_id.as_str()).map(|&p| p.clone()))
             .collect();
         if senders.is_empty() || patients.is_empty() || all.is_empty() {
             return Err(format!(
@@ -315,7 +343,7 @@ impl<'r> Population<'r> {
     fn task(&self, i: usize, total: usize, newest: jiff::Timestamp, rng: &mut Rng) -> NewTask {
         let (sender, sender_asid, practitioners) = &self.senders[rng.below(self.senders.len())];
         let practitioner = practitioners[rng.below(practitioners.len())];
-        let patient = self.patients[rng.below(self.patients.len())];
+        let patient = &self.patients[rng.below(self.patients.len())];
         let text = TEXTS[rng.below(TEXTS.len())];
         let task_type = if rng.below(3) == 0 {
             TaskType::InformationOnly
@@ -425,18 +453,20 @@ async fn preload(
             .await
             .map_err(|e| e.to_string())?;
     }
-    let region = std::sync::Arc::new(Region::new(reference));
+    let reference = std::sync::Arc::new(reference);
+    let region = std::sync::Arc::new(Region::new((*reference).clone()));
     region
         .tenant(org)
         .ok_or_else(|| format!("{org} does not receive tasks on this system"))?;
-    Population::new(&region, region.tenant(org).expect("checked"))?;
+    Population::new(&region, &reference, region.tenant(org).expect("checked"))?;
     let newest = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
     let build = |from: usize| {
         let region = region.clone();
+        let reference = reference.clone();
         let org = org.to_owned();
         tokio::task::spawn_blocking(move || {
             let tenant = region.tenant(&org).expect("checked");
-            let population = Population::new(&region, tenant).expect("checked");
+            let population = Population::new(&region, &reference, tenant).expect("checked");
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (from as u64 + 1));
             (from..(from + PRELOAD_CHUNK).min(total))
                 .map(|i| population.task(i, total, newest, &mut rng))

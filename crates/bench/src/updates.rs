@@ -5,6 +5,7 @@
 
 use crate::{Population, Rng, ods, round};
 use gpc_domain::lifecycle::{Actor, Change, Party, TaskChange};
+use gpc_domain::reference::ReferenceData;
 use gpc_domain::sent::{SendStatus, SentTask};
 use gpc_domain::task::NewTask;
 use gpc_domain::updates::{RemoteState, Wire};
@@ -30,7 +31,7 @@ pub fn sequential_id(thread: usize, counter: usize) -> String {
 }
 
 /// The store of `data_dir` with the demo region, as `serve` makes it.
-async fn open_store(data_dir: &Path) -> Result<(SqliteStore, Arc<Region>), String> {
+async fn open_store(data_dir: &Path) -> Result<(SqliteStore, Arc<Region>, ReferenceData), String> {
     let store = SqliteStore::open(data_dir).map_err(|e| e.to_string())?;
     let mut reference = store.reference_data().await.map_err(|e| e.to_string())?;
     if reference.is_empty() {
@@ -40,11 +41,15 @@ async fn open_store(data_dir: &Path) -> Result<(SqliteStore, Arc<Region>), Strin
             .await
             .map_err(|e| e.to_string())?;
     }
-    Ok((store, Arc::new(Region::new(reference))))
+    Ok((store, Arc::new(Region::new(reference.clone())), reference))
 }
 
 /// `count` tasks the hub sent to the practice, with the ids `ids` gives.
-fn hub_tasks(region: &Region, ids: impl Iterator<Item = String>) -> Result<Vec<NewTask>, String> {
+fn hub_tasks(
+    region: &Region,
+    data: &ReferenceData,
+    ids: impl Iterator<Item = String>,
+) -> Result<Vec<NewTask>, String> {
     let practice = region
         .tenant(PRACTICE)
         .ok_or_else(|| format!("{PRACTICE} does not receive tasks"))?;
@@ -56,7 +61,7 @@ fn hub_tasks(region: &Region, ids: impl Iterator<Item = String>) -> Result<Vec<N
         .practitioners_by_sds(HUB_USER)
         .next()
         .ok_or("the hub's user is missing")?;
-    let population = Population::new(region, practice)?;
+    let population = Population::new(region, data, practice)?;
     let newest = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
     let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
     let ids: Vec<String> = ids.collect();
@@ -89,10 +94,10 @@ fn hub_tasks(region: &Region, ids: impl Iterator<Item = String>) -> Result<Vec<N
 /// /OrderResponse` of the run cancels a task of its own.
 pub async fn preload_cancellable(data_dir: &Path, count: usize) -> Result<(), String> {
     let started = Instant::now();
-    let (store, region) = open_store(data_dir).await?;
+    let (store, region, data) = open_store(data_dir).await?;
     let per_thread = count.div_ceil(2);
     let ids = (1..=2).flat_map(|t| (1..=per_thread).map(move |c| sequential_id(t, c)));
-    let tasks = hub_tasks(&region, ids)?;
+    let tasks = hub_tasks(&region, &data, ids)?;
     store.bulk_insert(tasks).await.map_err(|e| e.to_string())?;
     store.flush().await.map_err(|e| e.to_string())?;
     println!(
@@ -107,11 +112,11 @@ pub async fn preload_cancellable(data_dir: &Path, count: usize) -> Result<(), St
 /// queued at the practice for the hub, which the next `serve` delivers.
 pub async fn preload_updates(data_dir: &Path, count: usize, base: &str) -> Result<(), String> {
     let started = Instant::now();
-    let (store, region) = open_store(data_dir).await?;
+    let (store, region, data) = open_store(data_dir).await?;
     let ids: Vec<String> = (0..count)
         .map(|_| uuid::Uuid::now_v7().to_string())
         .collect();
-    let tasks = hub_tasks(&region, ids.iter().cloned())?;
+    let tasks = hub_tasks(&region, &data, ids.iter().cloned())?;
     let outbox = SqliteOutbox::open(data_dir).map_err(|e| e.to_string())?;
     let endpoint = format!("{}/{PRACTICE}/DSTU2/1", base.trim_end_matches('/'));
     let practice = region.tenant(PRACTICE).ok_or("no practice")?;

@@ -6,14 +6,13 @@ use gpc_store::outbox::Outbox;
 use std::sync::Arc;
 
 impl DataArgs {
-    /// The store, created when new, with the demo region written into it
-    /// when it holds no reference data.
+    /// The store, created when new. Only a server seeds the demo region
+    /// (`serve` into an empty store); a command that reads or sends works
+    /// with the reference data there is.
     pub async fn store(&self) -> Result<Arc<dyn Store>, String> {
-        let store = gpc_store::open_store(self.database_url.as_deref(), &self.data_dir)
+        gpc_store::open_store(self.database_url.as_deref(), &self.data_dir)
             .await
-            .map_err(|e| self.describe(e))?;
-        gpc_server::seeded_reference(&*store, Some(gpc_directory::demo_region())).await?;
-        Ok(store)
+            .map_err(|e| self.describe(e))
     }
 
     /// The store of a system that has run: reading commands refuse to create

@@ -8,6 +8,7 @@ mod backup_command;
 mod commands;
 mod config_file;
 mod data;
+mod import_commands;
 mod logging;
 mod send_commands;
 mod spine_args;
@@ -52,10 +53,15 @@ pub struct DataArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the server: every provider endpoint of the demo region.
+    /// Run the server: every provider endpoint of the region (the demo
+    /// region in an empty data directory).
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080", env = "GPC_LISTEN")]
         listen: SocketAddr,
+        /// Start with no reference data in an empty store, rather than the
+        /// demo region (load a region with `import`).
+        #[arg(long)]
+        no_demo: bool,
         /// Base of absolute URLs (default http://{listen}, https with --tls-cert).
         #[arg(long, env = "GPC_PUBLIC_URL")]
         public_url: Option<String>,
@@ -227,6 +233,19 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Load reference data into the store: organisations, Spine systems,
+    /// practitioners, patients, patient records, or the demo region. Every
+    /// problem is printed with file, line and field, and then nothing is
+    /// imported (exit 1). Running servers pick the data up within seconds.
+    Import {
+        #[command(subcommand)]
+        what: import_commands::ImportWhat,
+    },
+    /// The reference data the store holds.
+    Region {
+        #[command(subcommand)]
+        action: import_commands::RegionAction,
+    },
     /// Retry a task that failed, and follow it (exit codes as for send).
     Retry {
         /// The sent task's id (from `send` or `sent`).
@@ -370,6 +389,7 @@ fn run() -> ExitCode {
         match cli.command {
             Command::Serve {
                 listen,
+                no_demo,
                 public_url,
                 data,
                 tls,
@@ -390,7 +410,7 @@ fn run() -> ExitCode {
                     parts: gpc_server::Parts::ALL,
                     consumer: Some(consumer.config(&tls)),
                     limits: gpc_server::limits::Limits::from_env()?,
-                    seed: Some(gpc_directory::demo_region()),
+                    seed: (!no_demo).then(gpc_directory::demo_region),
                     auth,
                     sessions,
                     metrics_listen,
@@ -426,6 +446,8 @@ fn run() -> ExitCode {
                 return task_commands::inbox(&data, args).await;
             }
             Command::Task { action } => return action.run().await,
+            Command::Import { what } => return import_commands::import(what).await,
+            Command::Region { action } => return import_commands::region(action).await,
             Command::Audit {
                 ssp: true,
                 since,

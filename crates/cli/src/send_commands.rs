@@ -143,7 +143,14 @@ pub fn parse_task_type(s: &str) -> Result<TaskType, String> {
 pub async fn engine(data: &DataArgs, net: &NetworkArgs) -> Result<Engine, String> {
     let outbox = data.outbox().await?;
     let store = data.store().await?;
-    let reference = RegionIndex::shared(store.reference_data().await.map_err(|e| e.to_string())?);
+    let mut users = store.reference_index().await.map_err(|e| e.to_string())?;
+    // A sender's own folder that was never loaded (`send --data-dir` apart
+    // from the server's) knows its users from the demo region, as before,
+    // without writing it there: only `serve` and `import` write reference data.
+    if users.is_empty() {
+        users = gpc_directory::demo_region();
+    }
+    let reference = RegionIndex::shared(users);
     let server = net.server.trim_end_matches('/');
     let directory_server = net.directory.as_deref().unwrap_or(server);
     let tls = net.tls();

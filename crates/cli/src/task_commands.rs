@@ -55,7 +55,7 @@ async fn receiving(
 ) -> Result<(Arc<dyn Store>, Region, OdsCode), String> {
     let ods = OdsCode::parse(org).ok_or_else(|| format!("'{org}' is not an ODS code"))?;
     let store = data.existing_store().await?;
-    let region = Region::new(store.reference_data().await.map_err(|e| e.to_string())?);
+    let region = Region::new(store.reference_index().await.map_err(|e| e.to_string())?);
     if region.tenant(ods.as_str()).is_none() {
         return Err(format!("{ods} does not receive tasks on this system"));
     }

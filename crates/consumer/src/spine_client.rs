@@ -384,7 +384,11 @@ pub fn plain_words(status: u16, body: &Value, to_name: &str) -> String {
         }
     };
     let ssp_code = diagnostics.split([':', ' ']).next().unwrap_or("");
+    let closed = gpc_domain::spine::FotRefusal::ReceiverClosed.to_string();
     match (status, code, ssp_code) {
+        (_, _, "FOT_CHECK_FAILED") if diagnostics.contains(&closed) => {
+            said(format!("{to_name} is closed, so it cannot receive tasks."))
+        }
         (_, _, "FOT_CHECK_FAILED") => said(format!(
             "No data-sharing agreement allows this task to be sent to {to_name}."
         )),

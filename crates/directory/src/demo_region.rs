@@ -6,8 +6,8 @@
 //! but plausible, and all telephone numbers are in the drama range.
 
 use gpc_domain::reference::{
-    Address, Gender, Organisation, Patient, PatientRecord, Practitioner, ReferenceData,
-    RelationshipType, SharingAgreement,
+    Address, Gender, Organisation, OrganisationStatus, Party, Patient, PatientRecord, Practitioner,
+    ReferenceData, RelationshipType, SharingAgreement,
 };
 use gpc_domain::{Asid, Interaction, NhsNumber, OdsCode};
 use jiff::civil::Date;
@@ -544,6 +544,8 @@ pub fn demo_region() -> ReferenceData {
             telephone: o.telephone.to_owned(),
             site_codes: o.sites.iter().map(|s| (*s).to_owned()).collect(),
             address: Some(address(o.address)),
+            status: OrganisationStatus::Active,
+            interactions: None,
         })
         .collect();
 
@@ -615,8 +617,8 @@ fn sharing_agreements(organisations: &[Organisation]) -> Vec<SharingAgreement> {
             .filter(|o| o.receives_tasks)
         {
             agreements.push(SharingAgreement {
-                sender: sender.ods.clone(),
-                receiver: receiver.ods.clone(),
+                sender: Party::Org(sender.ods.clone()),
+                receiver: Party::Org(receiver.ods.clone()),
                 interaction: Interaction::CreateTask.id().to_owned(),
             });
         }

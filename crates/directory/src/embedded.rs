@@ -2,7 +2,7 @@
 //! so that the demo region needs no national service to send a task.
 
 use crate::{Directory, DirectoryError, DirectoryOrganisation, SdsEndpoint, TracedPatient};
-use gpc_domain::reference::{Organisation, Patient};
+use gpc_domain::reference::{Organisation, Patient, ReferenceData};
 use gpc_domain::region::ReferenceLookup;
 use gpc_domain::{Asid, Interaction, NhsNumber, OdsCode};
 use std::sync::Arc;
@@ -16,7 +16,25 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct EmbeddedDirectory {
     reference: Arc<dyn ReferenceLookup>,
+    patients: Arc<dyn PatientSource>,
     provider_base: String,
+}
+
+/// Where PDS finds a patient: the server's store (which holds them
+/// indexed; the region in memory holds none), or data in hand.
+#[async_trait::async_trait]
+pub trait PatientSource: Send + Sync + 'static {
+    /// The patient with this NHS number; the error is a message without
+    /// patient data, worth retrying.
+    async fn patient(&self, nhs: &NhsNumber) -> Result<Option<Patient>, String>;
+}
+
+/// Patients in hand (tests, the demo region): a scan.
+#[async_trait::async_trait]
+impl PatientSource for ReferenceData {
+    async fn patient(&self, nhs: &NhsNumber) -> Result<Option<Patient>, String> {
+        Ok(self.patients.iter().find(|p| p.nhs_number == *nhs).cloned())
+    }
 }
 
 impl std::fmt::Debug for EmbeddedDirectory {
@@ -30,23 +48,37 @@ impl std::fmt::Debug for EmbeddedDirectory {
 impl EmbeddedDirectory {
     /// `provider_base` is the server the tenants' provider roots live under,
     /// e.g. `http://127.0.0.1:8080`; a trailing slash is ignored.
-    pub fn new(reference: Arc<dyn ReferenceLookup>, provider_base: impl Into<String>) -> Self {
+    pub fn new(
+        reference: Arc<dyn ReferenceLookup>,
+        patients: Arc<dyn PatientSource>,
+        provider_base: impl Into<String>,
+    ) -> Self {
         let mut provider_base = provider_base.into();
         while provider_base.ends_with('/') {
             provider_base.pop();
         }
         Self {
             reference,
+            patients,
             provider_base,
         }
     }
 
+    /// PDS: the patient as traced, `None` when nobody has this number.
+    pub async fn traced_patient(
+        &self,
+        nhs: &NhsNumber,
+    ) -> Result<Option<TracedPatient>, DirectoryError> {
+        let found = self
+            .patients
+            .patient(nhs)
+            .await
+            .map_err(DirectoryError::Unavailable)?;
+        Ok(found.as_ref().map(traced))
+    }
+
     // The methods below give the [`Directory`] answers synchronously, for the
     // server's directory APIs, which answer from the region in hand.
-
-    pub fn traced_patient(&self, nhs: &NhsNumber) -> Option<TracedPatient> {
-        self.reference.current().patient_by_nhs(nhs).map(traced)
-    }
 
     pub fn sds_endpoint(&self, ods: &OdsCode, interaction: &str) -> Option<SdsEndpoint> {
         let interaction = Interaction::from_id(interaction)?;
@@ -133,6 +165,7 @@ fn listed(o: &Organisation) -> DirectoryOrganisation {
 impl Directory for EmbeddedDirectory {
     async fn trace_patient(&self, nhs: &NhsNumber) -> Result<TracedPatient, DirectoryError> {
         self.traced_patient(nhs)
+            .await?
             .ok_or_else(|| DirectoryError::NotFound("no patient has this NHS number".into()))
     }
 
@@ -173,6 +206,7 @@ mod tests {
     fn directory() -> EmbeddedDirectory {
         EmbeddedDirectory::new(
             gpc_domain::region::RegionIndex::shared(demo_region()),
+            Arc::new(demo_region()),
             "http://dir.test:8080/",
         )
     }

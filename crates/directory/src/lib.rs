@@ -10,11 +10,12 @@ mod cache;
 mod demo_region;
 mod embedded;
 mod http_client;
+pub mod import;
 pub mod r4;
 
 pub use cache::{CachingDirectory, SDS_CACHE_TTL};
 pub use demo_region::demo_region;
-pub use embedded::EmbeddedDirectory;
+pub use embedded::{EmbeddedDirectory, PatientSource};
 pub use http_client::{DirectoryUrls, HttpDirectory};
 
 use gpc_domain::reference::{Address, Gender};

@@ -3,7 +3,7 @@
 
 use crate::error::ProviderError;
 use crate::jwt::{AuditClaims, RequestedRecord};
-use crate::reference::{Organisation, Patient, RelationshipType};
+use crate::reference::{Organisation, Patient, PatientRecord, RelationshipType};
 use crate::region::Region;
 use crate::systems::{PROFILE_ORDER, PROFILE_TASK_BASIC, TASK_NARRATIVE, TASK_TYPE};
 use crate::task::{BusinessIdentifier, TaskType};
@@ -22,11 +22,31 @@ pub const MAX_CONTAINED: usize = 16;
 #[derive(Debug)]
 pub struct ValidOrder<'r> {
     pub resource: serde_json::Map<String, Value>,
-    pub patient: &'r Patient,
+    pub patient: Patient,
     pub source: &'r Organisation,
     pub task_type: TaskType,
     pub text: String,
     pub identifiers: Vec<BusinessIdentifier>,
+}
+
+/// The records of the tenant's system a Create Task names, read before the
+/// checks: patients and their records live in the store, not in the
+/// region held in memory, so the caller looks these two up first.
+#[derive(Debug, Default, Clone)]
+pub struct NamedRecords {
+    /// The record of the JWT's `requested_record` patient, by NHS number.
+    pub token_patient: Option<(Patient, PatientRecord)>,
+    /// The record of the patient the Order's subject names ([`subject_id`]).
+    pub subject: Option<(Patient, PatientRecord)>,
+}
+
+/// The Patient id an Order body names as its subject (`Patient/{id}`), if
+/// it names one at all.
+pub fn subject_id(body: &Value) -> Option<&str> {
+    body.get("subject")
+        .and_then(|s| s.get("reference"))
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("Patient/"))
 }
 
 fn invalid(msg: impl Into<String>) -> ProviderError {
@@ -48,8 +68,7 @@ fn invalid(msg: impl Into<String>) -> ProviderError {
 pub fn check_record_is_subject(
     claims: &AuditClaims,
     body: Option<&Value>,
-    tenant: &Organisation,
-    region: &Region,
+    named: &NamedRecords,
 ) -> Result<(), ProviderError> {
     let record = match &claims.requested_record {
         RequestedRecord::Patient(record) => record,
@@ -65,15 +84,16 @@ pub fn check_record_is_subject(
             "the JWT's requested_record NHS number is not the task's subject".into(),
         )
     };
-    if region.record_by_nhs(&tenant.ods, record).is_none() {
-        return Err(not_subject());
+    match &named.token_patient {
+        Some((patient, _)) if patient.nhs_number == *record => {}
+        _ => return Err(not_subject()),
     }
-    let subject = body
-        .and_then(|b| b.get("subject"))
-        .and_then(|s| s.get("reference"))
-        .and_then(Value::as_str)
-        .and_then(|r| r.strip_prefix("Patient/"))
-        .and_then(|id| region.record(&tenant.ods, id));
+    let subject = body.and_then(subject_id).and_then(|id| {
+        named
+            .subject
+            .as_ref()
+            .filter(|(patient, _)| patient.id == id)
+    });
     match subject {
         Some((patient, _)) if patient.nhs_number != *record => Err(not_subject()),
         _ => Ok(()),
@@ -120,6 +140,7 @@ pub fn validate_order<'r>(
     body: Value,
     tenant: &Organisation,
     region: &'r Region,
+    named: &NamedRecords,
     today: Date,
 ) -> Result<ValidOrder<'r>, ProviderError> {
     check_is_new_order(&body)?;
@@ -182,12 +203,16 @@ pub fn validate_order<'r>(
             short(subject)
         ))
     })?;
-    let (patient, record) = region.record(&tenant.ods, patient_id).ok_or_else(|| {
-        ProviderError::ReferenceNotFound(format!(
-            "Order.subject Patient/{} does not exist on this system",
-            short(patient_id)
-        ))
-    })?;
+    let (patient, record) = named
+        .subject
+        .as_ref()
+        .filter(|(patient, _)| patient.id == patient_id)
+        .ok_or_else(|| {
+            ProviderError::ReferenceNotFound(format!(
+                "Order.subject Patient/{} does not exist on this system",
+                short(patient_id)
+            ))
+        })?;
     let source = organisation_ref(region, "source", source)?;
     let target = organisation_ref(region, "target", target)?;
     if target.id != tenant.id {
@@ -235,7 +260,7 @@ pub fn validate_order<'r>(
         .unwrap_or_default();
     Ok(ValidOrder {
         resource: order,
-        patient,
+        patient: patient.clone(),
         source,
         task_type,
         text,

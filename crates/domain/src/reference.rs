@@ -26,6 +26,56 @@ pub struct Organisation {
     pub telephone: String,
     pub site_codes: Vec<String>,
     pub address: Option<Address>,
+    /// Its ODS status; a closed organisation is kept, and tasks to it are
+    /// refused with that reason (reference-data.md §1).
+    pub status: OrganisationStatus,
+    /// What its Spine system may send and receive, where its registration
+    /// says so; `None` is the default rule of [`Organisation::serves`].
+    pub interactions: Option<SystemInteractions>,
+}
+
+/// The ODS status code of an organisation (`epraccur` column 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrganisationStatus {
+    #[default]
+    Active,
+    Closed,
+    Dormant,
+    Proposed,
+}
+
+impl OrganisationStatus {
+    /// The ODS code: `A`, `C`, `D` or `P`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Active => "A",
+            Self::Closed => "C",
+            Self::Dormant => "D",
+            Self::Proposed => "P",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        [Self::Active, Self::Closed, Self::Dormant, Self::Proposed]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Closed => "closed",
+            Self::Dormant => "dormant",
+            Self::Proposed => "proposed",
+        }
+    }
+}
+
+/// The interactions one Spine system is registered to send and receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemInteractions {
+    pub sends: Vec<crate::Interaction>,
+    pub receives: Vec<crate::Interaction>,
 }
 
 impl Organisation {
@@ -39,7 +89,25 @@ impl Organisation {
     /// the provider's routing, its Conformance, SDS and the SSP's registry
     /// all follow, so that none of them advertises what another refuses.
     pub fn serves(&self, interaction: crate::Interaction) -> bool {
-        self.has_root() && (self.receives_tasks || interaction.served_without_tasks())
+        if !self.has_root() {
+            return false;
+        }
+        match &self.interactions {
+            Some(listed) => listed.receives.contains(&interaction),
+            None => self.receives_tasks || interaction.served_without_tasks(),
+        }
+    }
+
+    /// What its system may send: as registered, or every interaction.
+    pub fn sends(&self) -> Vec<crate::Interaction> {
+        match &self.interactions {
+            Some(listed) => listed.sends.clone(),
+            None => crate::Interaction::ALL.to_vec(),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.status == OrganisationStatus::Closed
     }
 }
 
@@ -148,15 +216,62 @@ impl Practitioner {
     }
 }
 
+/// One side of a sharing agreement: an organisation, or every organisation
+/// with a Spine system (`*` in a Spine file), kept as one row rather than
+/// one per pair.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Party {
+    Every,
+    Org(OdsCode),
+}
+
+impl Party {
+    /// `*`, or an ODS code.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Party::Every => "*",
+            Party::Org(ods) => ods.as_str(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "*" => Some(Party::Every),
+            code => OdsCode::parse(code).map(Party::Org),
+        }
+    }
+
+    pub fn includes(&self, ods: &OdsCode) -> bool {
+        match self {
+            Party::Every => true,
+            Party::Org(own) => own == ods,
+        }
+    }
+}
+
+impl PartialEq<&str> for Party {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Permission, agreed between two organisations, for `sender` to send
 /// `interaction` to `receiver`. The SSP enforces it centrally; read-only
 /// look-ups need none.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SharingAgreement {
-    pub sender: OdsCode,
-    pub receiver: OdsCode,
+    pub sender: Party,
+    pub receiver: Party,
     /// The interaction id, e.g. `urn:nhs:names:services:gpconnect:fhir:rest:create:order`.
     pub interaction: String,
+}
+
+/// How a patient's record on one system is asked for: by the provider's
+/// id (`Patient/{id}`) or by NHS number.
+#[derive(Debug, Clone, Copy)]
+pub enum PatientKey<'a> {
+    Id(&'a str),
+    Nhs(&'a NhsNumber),
 }
 
 /// Everything the provider needs to answer look-ups and check references.
@@ -177,5 +292,24 @@ impl ReferenceData {
             && self.records.is_empty()
             && self.practitioners.is_empty()
             && self.agreements.is_empty()
+    }
+
+    /// The record `holder` keeps of a patient, with the patient: a scan,
+    /// for data held in memory (tests, the demo region); a server asks its
+    /// store, which has them indexed.
+    pub fn record_of(
+        &self,
+        holder: &OdsCode,
+        key: PatientKey<'_>,
+    ) -> Option<(Patient, PatientRecord)> {
+        let patient = self.patients.iter().find(|p| match key {
+            PatientKey::Id(id) => p.id == id,
+            PatientKey::Nhs(nhs) => p.nhs_number == *nhs,
+        })?;
+        let record = self
+            .records
+            .iter()
+            .find(|r| &r.holder == holder && r.patient_id == patient.id)?;
+        Some((patient.clone(), record.clone()))
     }
 }

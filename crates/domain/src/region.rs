@@ -1,9 +1,13 @@
 //! Fast look-ups over the reference data. An index is built whole from the
 //! data and never changes; new data (an import while the server runs) gives
 //! a new index that replaces the old one for every reader at once.
+//!
+//! Patients and their records are not held here: a region may have a
+//! million of them (reference-data.md §2), so they stay in the store, which
+//! answers each look-up by index (`Store::patient_record`).
 
-use crate::ids::{Asid, NhsNumber, OdsCode};
-use crate::reference::{Organisation, Patient, PatientRecord, Practitioner, ReferenceData};
+use crate::ids::{Asid, OdsCode};
+use crate::reference::{Organisation, Practitioner, ReferenceData};
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,14 +53,19 @@ pub struct Region {
     org_by_ods: HashMap<String, usize>,
     org_by_site: HashMap<String, usize>,
     org_by_asid: HashMap<Asid, usize>,
-    patient_by_id: HashMap<String, usize>,
-    patient_by_nhs: HashMap<NhsNumber, usize>,
-    record_by_holder_patient: HashMap<(String, String), usize>,
     practitioner_by_id: HashMap<String, usize>,
+    /// Each SDS user's records, and each organisation's, in the region's
+    /// order: the sign-in lists and user look-ups, at national scale.
+    practitioners_by_sds: HashMap<String, Vec<usize>>,
+    practitioners_by_org: HashMap<OdsCode, Vec<usize>>,
 }
 
 impl Region {
-    pub fn new(data: ReferenceData) -> Self {
+    /// The index of `data`'s organisations, practitioners and agreements;
+    /// its patients and records, if any, are dropped (see the module doc).
+    pub fn new(mut data: ReferenceData) -> Self {
+        data.patients = Vec::new();
+        data.records = Vec::new();
         let mut region = Region::default();
         for (i, o) in data.organisations.iter().enumerate() {
             region.org_by_id.insert(o.id.clone(), i);
@@ -68,17 +77,18 @@ impl Region {
                 region.org_by_asid.insert(asid.clone(), i);
             }
         }
-        for (i, p) in data.patients.iter().enumerate() {
-            region.patient_by_id.insert(p.id.clone(), i);
-            region.patient_by_nhs.insert(p.nhs_number, i);
-        }
-        for (i, r) in data.records.iter().enumerate() {
-            region
-                .record_by_holder_patient
-                .insert((r.holder.as_str().to_owned(), r.patient_id.clone()), i);
-        }
         for (i, p) in data.practitioners.iter().enumerate() {
             region.practitioner_by_id.insert(p.id.clone(), i);
+            region
+                .practitioners_by_sds
+                .entry(p.sds_user_id.clone())
+                .or_default()
+                .push(i);
+            region
+                .practitioners_by_org
+                .entry(p.organisation.clone())
+                .or_default()
+                .push(i);
         }
         region.data = data;
         region
@@ -135,35 +145,6 @@ impl Region {
         self.organisation_by_ods(ods).filter(|o| o.has_root())
     }
 
-    /// The record `holder` keeps of patient `id`, with the patient.
-    pub fn record(&self, holder: &OdsCode, id: &str) -> Option<(&Patient, &PatientRecord)> {
-        let &r = self
-            .record_by_holder_patient
-            .get(&(holder.as_str().to_owned(), id.to_owned()))?;
-        let patient = self.patient(id)?;
-        Some((patient, &self.data.records[r]))
-    }
-
-    /// The record `holder` keeps of the patient with this NHS number.
-    pub fn record_by_nhs(
-        &self,
-        holder: &OdsCode,
-        nhs: &NhsNumber,
-    ) -> Option<(&Patient, &PatientRecord)> {
-        let &p = self.patient_by_nhs.get(nhs)?;
-        self.record(holder, &self.data.patients[p].id)
-    }
-
-    pub fn patient(&self, id: &str) -> Option<&Patient> {
-        self.patient_by_id.get(id).map(|&i| &self.data.patients[i])
-    }
-
-    pub fn patient_by_nhs(&self, nhs: &NhsNumber) -> Option<&Patient> {
-        self.patient_by_nhs
-            .get(nhs)
-            .map(|&i| &self.data.patients[i])
-    }
-
     /// A practitioner record. Practitioners are national (SDS) data, so every
     /// system resolves every record.
     pub fn practitioner(&self, id: &str) -> Option<&Practitioner> {
@@ -177,10 +158,11 @@ impl Region {
         &'a self,
         sds_user_id: &'a str,
     ) -> impl Iterator<Item = &'a Practitioner> {
-        self.data
-            .practitioners
-            .iter()
-            .filter(move |p| p.sds_user_id == sds_user_id)
+        self.practitioners_by_sds
+            .get(sds_user_id)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.data.practitioners[i])
     }
 
     /// The users of an organisation, each once (a user may hold several
@@ -190,19 +172,29 @@ impl Region {
         ods: &'a OdsCode,
     ) -> impl Iterator<Item = &'a Practitioner> {
         let mut seen = std::collections::HashSet::new();
-        self.data
-            .practitioners
-            .iter()
-            .filter(move |p| &p.organisation == ods && seen.insert(p.sds_user_id.as_str()))
+        self.practitioners_by_org
+            .get(ods)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.data.practitioners[i])
+            .filter(move |p| seen.insert(p.sds_user_id.as_str()))
+    }
+
+    /// Every practitioner record of an organisation (a user with several
+    /// role profiles there once per profile), in the region's order.
+    pub fn practitioner_records_at(&self, ods: &str) -> impl Iterator<Item = &Practitioner> {
+        OdsCode::parse(ods)
+            .and_then(|ods| self.practitioners_by_org.get(&ods))
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.data.practitioners[i])
     }
 
     /// The usual GP shown as a patient's care provider: the first practitioner
     /// of the registered practice.
     pub fn usual_gp(&self, practice: &OdsCode) -> Option<&Practitioner> {
-        self.data
-            .practitioners
-            .iter()
-            .find(|p| &p.organisation == practice)
+        let &first = self.practitioners_by_org.get(practice)?.first()?;
+        Some(&self.data.practitioners[first])
     }
 }
 
@@ -222,6 +214,8 @@ mod index_tests {
             telephone: String::new(),
             site_codes: Vec::new(),
             address: None,
+            status: Default::default(),
+            interactions: None,
         }
     }
 

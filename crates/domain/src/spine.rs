@@ -5,7 +5,7 @@
 
 use crate::ids::{Asid, OdsCode};
 use crate::interaction::Interaction;
-use crate::reference::ReferenceData;
+use crate::reference::{Party, ReferenceData};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
@@ -20,6 +20,8 @@ pub struct SpineSystem {
     pub endpoint: Option<String>,
     pub sends: Vec<Interaction>,
     pub receives: Vec<Interaction>,
+    /// Its organisation is closed in ODS: no task reaches it.
+    pub closed: bool,
 }
 
 /// Why the SSP's "flow of traffic" check refused a request.
@@ -29,6 +31,9 @@ pub enum FotRefusal {
     UnknownInteraction,
     SenderMayNotSend,
     ReceiverMayNotReceive,
+    /// The receiving organisation is closed in ODS (kept, so that this
+    /// reason can be given).
+    ReceiverClosed,
     /// Both may take part, but no agreement lets this sender send it to this receiver.
     NoAgreement,
 }
@@ -41,6 +46,7 @@ impl fmt::Display for FotRefusal {
             Self::ReceiverMayNotReceive => {
                 "the receiving system is not registered to receive this interaction"
             }
+            Self::ReceiverClosed => "the receiving organisation is closed (ODS status C)",
             Self::NoAgreement => {
                 "no sharing agreement lets the sending organisation send this interaction to the receiving organisation"
             }
@@ -51,8 +57,8 @@ impl fmt::Display for FotRefusal {
 #[derive(Debug, Default)]
 pub struct SpineRegistry {
     systems: HashMap<Asid, SpineSystem>,
-    /// (sender ODS, receiver ODS, interaction id).
-    agreements: HashSet<(OdsCode, OdsCode, String)>,
+    /// (sender, receiver, interaction id); either side may be `*`.
+    agreements: HashSet<(Party, Party, String)>,
 }
 
 impl SpineRegistry {
@@ -76,8 +82,9 @@ impl SpineRegistry {
                     asid: asid.clone(),
                     ods: o.ods.clone(),
                     endpoint: Some(format!("{base}/{}/DSTU2/1", o.ods)),
-                    sends: Interaction::ALL.to_vec(),
+                    sends: o.sends(),
                     receives,
+                    closed: o.is_closed(),
                 };
                 Some((asid, system))
             })
@@ -118,6 +125,12 @@ impl SpineRegistry {
         if !to.receives.contains(&interaction) {
             return Err(FotRefusal::ReceiverMayNotReceive);
         }
+        // A closed organisation takes no new task, nor the look-ups a sender
+        // makes first (so the sender hears why); what became of tasks it
+        // already holds may still travel.
+        if to.closed && interaction != Interaction::CreateOrderResponse {
+            return Err(FotRefusal::ReceiverClosed);
+        }
         if interaction.is_write() && !self.agreed(&from.ods, &to.ods, interaction) {
             return Err(FotRefusal::NoAgreement);
         }
@@ -132,9 +145,15 @@ impl SpineRegistry {
     /// stored as rows of its own, which every import of reference data would
     /// have to keep in step with them.
     fn agreed(&self, from: &OdsCode, to: &OdsCode, interaction: Interaction) -> bool {
+        // An agreement names each side or `*`: four rows may allow a pair.
         let has = |sender: &OdsCode, receiver: &OdsCode, i: Interaction| {
-            self.agreements
-                .contains(&(sender.clone(), receiver.clone(), i.id().to_owned()))
+            let id = i.id().to_owned();
+            let sides = |ods: &OdsCode| [Party::Org(ods.clone()), Party::Every];
+            sides(sender).into_iter().any(|s| {
+                sides(receiver)
+                    .into_iter()
+                    .any(|r| self.agreements.contains(&(s.clone(), r, id.clone())))
+            })
         };
         match interaction {
             // A reply goes back along the route the task came; a
@@ -163,6 +182,8 @@ mod tests {
             telephone: "01632 960000".to_owned(),
             site_codes: Vec::new(),
             address: None,
+            status: Default::default(),
+            interactions: None,
         }
     }
 
@@ -175,8 +196,8 @@ mod tests {
                 org("DDD001", None, true),
             ],
             agreements: vec![SharingAgreement {
-                sender: OdsCode::parse("CCC001").unwrap(),
-                receiver: OdsCode::parse("AAA001").unwrap(),
+                sender: Party::parse("CCC001").unwrap(),
+                receiver: Party::parse("AAA001").unwrap(),
                 interaction: Interaction::CreateTask.id().to_owned(),
             }],
             ..ReferenceData::default()
@@ -242,8 +263,8 @@ mod tests {
             ..ReferenceData::default()
         };
         data.agreements.push(SharingAgreement {
-            sender: OdsCode::parse("AAA001").unwrap(),
-            receiver: OdsCode::parse("BBB001").unwrap(),
+            sender: Party::parse("AAA001").unwrap(),
+            receiver: Party::parse("BBB001").unwrap(),
             interaction: update.to_owned(),
         });
         let r = SpineRegistry::new(&data, "http://127.0.0.1:8080");
@@ -260,6 +281,66 @@ mod tests {
         assert_eq!(r.check_flow(b, a, create), Err(FotRefusal::NoAgreement));
         assert_eq!(
             r.check_flow(a, c, create),
+            Err(FotRefusal::ReceiverMayNotReceive)
+        );
+    }
+
+    #[test]
+    fn a_wildcard_agreement_is_one_row_for_every_pair_and_a_closed_receiver_is_refused() {
+        let mut data = ReferenceData {
+            organisations: vec![
+                org("AAA001", Some("1"), true),
+                org("BBB001", Some("2"), true),
+                org("CCC001", Some("3"), true),
+            ],
+            agreements: vec![SharingAgreement {
+                sender: Party::Every,
+                receiver: Party::parse("BBB001").unwrap(),
+                interaction: Interaction::CreateTask.id().to_owned(),
+            }],
+            ..ReferenceData::default()
+        };
+        data.organisations[2].status = crate::reference::OrganisationStatus::Closed;
+        data.agreements.push(SharingAgreement {
+            sender: Party::Every,
+            receiver: Party::Every,
+            interaction: Interaction::CreateTask.id().to_owned(),
+        });
+        let r = SpineRegistry::new(&data, "http://127.0.0.1:8080");
+        assert_eq!(r.agreements.len(), 2);
+        let (a, b, c) = (system(&r, "1"), system(&r, "2"), system(&r, "3"));
+        let create = Interaction::CreateTask.id();
+        assert_eq!(r.check_flow(a, b, create), Ok(Interaction::CreateTask));
+        assert_eq!(r.check_flow(c, a, create), Ok(Interaction::CreateTask));
+        assert_eq!(r.check_flow(a, c, create), Err(FotRefusal::ReceiverClosed));
+    }
+
+    #[test]
+    fn listed_interactions_replace_the_default_rule() {
+        let mut receiver = org("BBB001", Some("2"), true);
+        receiver.interactions = Some(crate::reference::SystemInteractions {
+            sends: vec![Interaction::ReadMetadata],
+            receives: vec![Interaction::ReadMetadata, Interaction::CreateTask],
+        });
+        let data = ReferenceData {
+            organisations: vec![org("AAA001", Some("1"), true), receiver],
+            agreements: vec![SharingAgreement {
+                sender: Party::Every,
+                receiver: Party::Every,
+                interaction: Interaction::CreateTask.id().to_owned(),
+            }],
+            ..ReferenceData::default()
+        };
+        let r = SpineRegistry::new(&data, "http://127.0.0.1:8080");
+        let (a, b) = (system(&r, "1"), system(&r, "2"));
+        let create = Interaction::CreateTask.id();
+        assert_eq!(r.check_flow(a, b, create), Ok(Interaction::CreateTask));
+        assert_eq!(
+            r.check_flow(b, a, create),
+            Err(FotRefusal::SenderMayNotSend)
+        );
+        assert_eq!(
+            r.check_flow(a, b, Interaction::ReadPatient.id()),
             Err(FotRefusal::ReceiverMayNotReceive)
         );
     }

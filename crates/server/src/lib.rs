@@ -9,6 +9,7 @@ pub mod directory_api;
 pub mod limits;
 pub mod ops;
 pub mod provider;
+mod reference_follow;
 pub mod ssp;
 pub mod state;
 pub mod tls;
@@ -194,6 +195,8 @@ pub struct Running {
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     limits: limits::Limits,
+    /// The store's reference version the index was built at.
+    reference_version: i64,
 }
 
 /// Opens the store (writing `config.seed` into one without reference data) and binds.
@@ -208,6 +211,12 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
                 config.data_dir.display()
             ),
         })?;
+    // Read before the index, so that an import between the two is seen as
+    // a change at the first poll (`reference_follow`).
+    let reference_version = store
+        .reference_version()
+        .await
+        .map_err(|e| format!("cannot read the reference data: {e}"))?;
     let reference = seeded_reference(&*store, config.seed).await?;
     // Read before binding, so that a bad certificate path fails before the port is taken.
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
@@ -244,7 +253,11 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
     let ssp = ssp::Ssp::new(&reference, provider_base, &config.ssp)?;
     let region_index = Arc::new(RegionIndex::new(Region::new(reference)));
     let region: Arc<dyn ReferenceLookup> = region_index.clone();
-    let directory = gpc_directory::EmbeddedDirectory::new(region.clone(), provider_base);
+    let directory = gpc_directory::EmbeddedDirectory::new(
+        region.clone(),
+        Arc::new(reference_follow::StorePatients(store.clone())),
+        provider_base,
+    );
     // One outbox for the engine that sends and the provider that hears
     // back, so that an update lands in the store the engine reads.
     let outbox = if config.consumer.is_some() || config.parts.provider {
@@ -338,10 +351,12 @@ pub async fn bind(config: ServerConfig) -> Result<Running, String> {
         listener,
         tls,
         limits,
+        reference_version,
     })
 }
 
-/// The store's reference data, after writing `seed` into a store that has
+/// The store's reference data as a server holds it (`Store::reference_index`:
+/// no patients or records), after writing `seed` into a store that has
 /// none. Instances starting together on a new database may all write it:
 /// upserts of the same data leave it as one would.
 pub async fn seeded_reference(
@@ -349,9 +364,9 @@ pub async fn seeded_reference(
     seed: Option<ReferenceData>,
 ) -> Result<ReferenceData, String> {
     let read = |e: gpc_store::StoreError| format!("cannot read the reference data: {e}");
-    let reference = store.reference_data().await.map_err(read)?;
+    let empty = store.reference_counts().await.map_err(read)? == [0; 5];
     match seed {
-        Some(seed) if reference.is_empty() => {
+        Some(seed) if empty => {
             store
                 .upsert_reference(&seed)
                 .await
@@ -361,9 +376,9 @@ pub async fn seeded_reference(
                 patients = seed.patients.len(),
                 "reference data written into a new store"
             );
-            store.reference_data().await.map_err(read)
+            store.reference_index().await.map_err(read)
         }
-        _ => Ok(reference),
+        _ => store.reference_index().await.map_err(read),
     }
 }
 
@@ -461,6 +476,13 @@ impl Running {
             .engine
             .as_ref()
             .and_then(|e| e.follow_shared_outbox());
+        // An import (another process, or another instance) is picked up
+        // without a restart.
+        let reference = tokio::spawn(reference_follow::follow(
+            self.state.clone(),
+            self.reference_version,
+            reference_follow::POLL,
+        ));
         let ops = self
             .metrics
             .map(|(listener, prometheus)| ops::spawn(listener, self.state.clone(), prometheus));
@@ -470,6 +492,7 @@ impl Running {
             app = app.layer(axum::middleware::from_fn(ops::http_metrics::track));
         }
         connections::serve(self.listener, app, self.tls, &self.limits, shutdown).await?;
+        reference.abort();
         for task in worker.into_iter().chain(follower).chain(updates).chain(ops) {
             task.abort();
         }

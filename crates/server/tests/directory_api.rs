@@ -500,7 +500,8 @@ async fn the_provider_still_answers_everything_outside_the_directory_mounts() {
 fn embedded(s: &TestServer) -> (EmbeddedDirectory, Arc<Region>) {
     let index = gpc_domain::region::RegionIndex::shared(demo_region());
     let region = index.current();
-    (EmbeddedDirectory::new(index, &s.base), region)
+    let patients = Arc::new(demo_region());
+    (EmbeddedDirectory::new(index, patients, &s.base), region)
 }
 
 fn http(s: &TestServer) -> HttpDirectory {
@@ -513,7 +514,7 @@ async fn the_http_client_reads_back_exactly_what_the_embedded_directory_knows() 
     let (local, region) = embedded(&s);
     let remote = http(&s);
 
-    for patient in &region.data().patients {
+    for patient in &demo_region().patients {
         let nhs = patient.nhs_number;
         assert_eq!(
             remote.trace_patient(&nhs).await.unwrap(),

@@ -205,11 +205,19 @@ proptest! {
         let region = &*REGION;
         let tenant = region.tenant("GPC001").unwrap();
         let today = london_today(jiff::Timestamp::now());
-        let _ = validate_order(order.clone(), tenant, region, today);
+        let data = gpc_directory::demo_region();
+        let named = |body: &serde_json::Value| gpc_domain::order_rules::NamedRecords {
+            token_patient: None,
+            subject: gpc_domain::order_rules::subject_id(body).and_then(|id| {
+                data.record_of(&tenant.ods, gpc_domain::reference::PatientKey::Id(id))
+            }),
+        };
+        let _ = validate_order(order.clone(), tenant, region, &named(&order), today);
         // The same Order through the XML reader, where it survives writing.
         let written = gpc_fhir::xml::to_xml(&order);
         if let Ok(body) = gpc_fhir::parse_body(written.as_bytes(), gpc_fhir::Format::Xml) {
-            let _ = validate_order(body, tenant, region, today);
+            let named = named(&body);
+            let _ = validate_order(body, tenant, region, &named, today);
         }
     }
 }

@@ -24,10 +24,10 @@ pub use sqlite::{DATABASE_FILE, SCHEMA_VERSION, SqliteStore};
 
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::lifecycle::{InboxView, Refusal, TaskChange, TimelineEntry};
-use gpc_domain::reference::ReferenceData;
+use gpc_domain::reference::{Patient, PatientKey, PatientRecord, ReferenceData};
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, ReceivedTask};
 use gpc_domain::updates::OutgoingUpdate;
-use gpc_domain::{Asid, OdsCode};
+use gpc_domain::{Asid, NhsNumber, OdsCode};
 use jiff::Timestamp;
 use outbox::{Outbox, PostgresOutbox, SqliteOutbox};
 use sessions::{PendingSignIn, WebSession};
@@ -87,6 +87,29 @@ pub trait Store: Send + Sync + 'static {
     /// Concurrent upserts (instances seeding a new database together) each
     /// apply whole, one after the other.
     async fn upsert_reference(&self, data: &ReferenceData) -> Result<(), StoreError>;
+
+    /// What a server holds in memory: the organisations, practitioners and
+    /// agreements of `reference_data`, without patients or records, which
+    /// it reads one at a time (`patient`, `patient_record`).
+    async fn reference_index(&self) -> Result<ReferenceData, StoreError>;
+
+    /// A counter that every `upsert_reference` raises, in its transaction:
+    /// a server whose index was built at another value reloads it.
+    async fn reference_version(&self) -> Result<i64, StoreError>;
+
+    /// Rows of organisations, patients, records, practitioners and
+    /// agreements, in that order.
+    async fn reference_counts(&self) -> Result<[u64; 5], StoreError>;
+
+    /// The patient with this NHS number (PDS), by index.
+    async fn patient(&self, nhs: &NhsNumber) -> Result<Option<Patient>, StoreError>;
+
+    /// The record `holder`'s system keeps of a patient, with the patient.
+    async fn patient_record(
+        &self,
+        holder: &OdsCode,
+        key: PatientKey<'_>,
+    ) -> Result<Option<(Patient, PatientRecord)>, StoreError>;
 
     /// Durably stores a task (on disk when this returns Ok) together with its audit record, unless
     /// a task of the same tenant + `provenance.sender_asid` already holds any of its

@@ -540,7 +540,8 @@ async fn schema_versions_are_recorded_and_a_newer_database_is_refused() {
             ("store".to_owned(), 2),
             ("store".to_owned(), 3),
             ("store".to_owned(), 4),
-            ("store".to_owned(), 5)
+            ("store".to_owned(), 5),
+            ("store".to_owned(), 6)
         ]
     );
     // A second start finds nothing to do.

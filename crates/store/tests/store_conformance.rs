@@ -133,6 +133,107 @@ mod suite {
         assert_eq!(store.reference_data().await.unwrap(), expected);
     }
 
+    /// What a server reads of an imported region: the index without
+    /// patients or records, each patient and record by an indexed look-up,
+    /// the counts, and a version that every write raises; and what an
+    /// import relies on: a row found by its natural key keeps its id.
+    pub async fn reference_is_read_by_index_and_versioned(backend: &dyn Backend) {
+        use gpc_domain::reference::{
+            OrganisationStatus, Party, PatientKey, SharingAgreement, SystemInteractions,
+        };
+        use gpc_domain::{Interaction, NhsNumber};
+        let demo = gpc_directory::demo_region();
+        let store = backend.open().await;
+        let v0 = store.reference_version().await.unwrap();
+        assert_eq!(store.reference_counts().await.unwrap(), [0; 5]);
+        store.upsert_reference(&demo).await.unwrap();
+        let v1 = store.reference_version().await.unwrap();
+        assert!(v1 > v0);
+        let counts = [
+            demo.organisations.len(),
+            demo.patients.len(),
+            demo.records.len(),
+            demo.practitioners.len(),
+            demo.agreements.len(),
+        ]
+        .map(|n| n as u64);
+        assert_eq!(store.reference_counts().await.unwrap(), counts);
+        let index = store.reference_index().await.unwrap();
+        assert_eq!(index.organisations, demo.organisations);
+        assert_eq!(index.practitioners, demo.practitioners);
+        assert_eq!(index.agreements, demo.agreements);
+        assert!(index.patients.is_empty() && index.records.is_empty());
+
+        let dawes = NhsNumber::parse("9476719931").unwrap();
+        let gpc001 = ods(GPC001);
+        let found = store.patient(&dawes).await.unwrap().unwrap();
+        assert_eq!(found.family, "DAWES");
+        let expected = demo.record_of(&gpc001, PatientKey::Nhs(&dawes));
+        assert!(expected.is_some());
+        assert_eq!(
+            store
+                .patient_record(&gpc001, PatientKey::Nhs(&dawes))
+                .await
+                .unwrap(),
+            expected
+        );
+        assert_eq!(
+            store
+                .patient_record(&gpc001, PatientKey::Id(&found.id))
+                .await
+                .unwrap(),
+            expected
+        );
+        // R3B46 holds no record of her; nobody has 9999999999.
+        assert_eq!(
+            store
+                .patient_record(&ods("R3B46"), PatientKey::Nhs(&dawes))
+                .await
+                .unwrap(),
+            None
+        );
+        let nobody = NhsNumber::parse("9999999999").unwrap();
+        assert_eq!(store.patient(&nobody).await.unwrap(), None);
+
+        // The same organisation and patient under other ids keep theirs;
+        // a status, registered interactions and a `*` agreement read back.
+        let mut org = demo.organisations[0].clone();
+        org.id = "another".to_owned();
+        org.status = OrganisationStatus::Closed;
+        org.interactions = Some(SystemInteractions {
+            sends: vec![Interaction::ReadMetadata],
+            receives: vec![Interaction::ReadMetadata, Interaction::CreateTask],
+        });
+        let mut patient = found.clone();
+        patient.id = "another".to_owned();
+        patient.given = "Minerva".to_owned();
+        let every = SharingAgreement {
+            sender: Party::Every,
+            receiver: Party::Every,
+            interaction: Interaction::CreateTask.id().to_owned(),
+        };
+        store
+            .upsert_reference(&ReferenceData {
+                organisations: vec![org.clone()],
+                patients: vec![patient],
+                agreements: vec![every.clone()],
+                ..ReferenceData::default()
+            })
+            .await
+            .unwrap();
+        assert!(store.reference_version().await.unwrap() > v1);
+        let index = store.reference_index().await.unwrap();
+        org.id = demo.organisations[0].id.clone();
+        assert_eq!(index.organisations[0], org);
+        assert_eq!(index.agreements.last(), Some(&every));
+        let renamed = store.patient(&dawes).await.unwrap().unwrap();
+        assert_eq!(
+            (renamed.id.as_str(), renamed.given.as_str()),
+            (found.id.as_str(), "Minerva")
+        );
+        assert_eq!(store.reference_counts().await.unwrap()[1], counts[1]);
+    }
+
     pub async fn create_then_get_round_trips_every_field(backend: &dyn Backend) {
         let store = backend.open().await;
         let t = task(GPC001, HUB_ASID, &["order-1", "order-1-alt"], at(0));
@@ -1487,6 +1588,7 @@ macro_rules! every_test {
         $suite!($backend;
             reference_data_is_seeded_once,
             reference_upserts_update_by_key_and_keep_the_rest,
+            reference_is_read_by_index_and_versioned,
             create_then_get_round_trips_every_field,
             create_stores_its_audit_record,
             a_duplicate_by_any_key_returns_the_first_task,

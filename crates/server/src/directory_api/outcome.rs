@@ -19,6 +19,8 @@ pub enum ApiError {
     InvalidResourceId(String),
     NotFound(String),
     MethodNotAllowed,
+    /// The store behind the directory could not answer: worth retrying.
+    Unavailable(String),
 }
 
 struct Row {
@@ -61,6 +63,12 @@ impl ApiError {
                 "METHOD_NOT_ALLOWED",
                 "Method not allowed",
             ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "transient",
+                "SERVICE_UNAVAILABLE",
+                "Service unavailable",
+            ),
         };
         Row {
             status,
@@ -75,7 +83,8 @@ impl ApiError {
             Self::MissingValue(d)
             | Self::InvalidValue(d)
             | Self::InvalidResourceId(d)
-            | Self::NotFound(d) => d,
+            | Self::NotFound(d)
+            | Self::Unavailable(d) => d,
             Self::MethodNotAllowed => "only GET is supported here",
         }
     }

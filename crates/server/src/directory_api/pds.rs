@@ -33,6 +33,8 @@ async fn read_patient(
         })?;
     let patient = directory(&state)
         .traced_patient(&nhs)
+        .await
+        .map_err(|_| ApiError::Unavailable("the patient store is busy; try again shortly".into()))?
         .ok_or_else(|| ApiError::NotFound("no patient has this NHS number".into()))?;
     Ok(Fhir(r4::patient(&patient)))
 }

@@ -5,9 +5,13 @@ use crate::state::AppState;
 use axum::http::{HeaderMap, StatusCode, header};
 use gpc_domain::audit::AuditRecord;
 use gpc_domain::jwt::AuditClaims;
+use gpc_domain::jwt::RequestedRecord;
 use gpc_domain::new_task::{FreshIds, Sender, task_from_order};
-use gpc_domain::order_rules::{check_record_is_subject, london_today, validate_order};
+use gpc_domain::order_rules::{
+    NamedRecords, check_record_is_subject, london_today, subject_id, validate_order,
+};
 use gpc_domain::reference::Organisation;
+use gpc_domain::reference::PatientKey;
 use gpc_domain::task::BusinessIdentifier;
 use gpc_domain::{Asid, ProviderError, Region};
 use gpc_fhir::Format;
@@ -35,17 +39,19 @@ pub async fn create_task(
     audit: AuditRecord,
 ) -> Result<(FhirReply, String), ProviderError> {
     let body = gpc_fhir::parse_body(request.body, request.body_format);
+    let named = named_records(state, request.tenant, request.claims, body.as_ref().ok()).await?;
     // Step 1 still: the token's patient against the subject, before the
     // body's own checks (steps 2 to 7).
-    check_record_is_subject(
-        request.claims,
-        body.as_ref().ok(),
-        request.tenant,
-        request.region,
-    )?;
+    check_record_is_subject(request.claims, body.as_ref().ok(), &named)?;
     let body = body.map_err(|e| ProviderError::BadRequest(e.to_string()))?;
     let now = jiff::Timestamp::now();
-    let order = validate_order(body, request.tenant, request.region, london_today(now))?;
+    let order = validate_order(
+        body,
+        request.tenant,
+        request.region,
+        &named,
+        london_today(now),
+    )?;
     let extra_keys = if_none_exist(request.headers)?.into_iter().collect();
     let sender = Sender {
         claims: request.claims,
@@ -122,6 +128,41 @@ pub async fn create_task(
         reply = reply.without_body();
     }
     Ok((reply, stored.id))
+}
+
+/// The tenant's records of the JWT's patient and of the Order's subject,
+/// each one indexed read (the same read when both name one patient).
+async fn named_records(
+    state: &AppState,
+    tenant: &Organisation,
+    claims: &AuditClaims,
+    body: Option<&serde_json::Value>,
+) -> Result<NamedRecords, ProviderError> {
+    let read = |key| state.store.patient_record(&tenant.ods, key);
+    let unavailable = |e: StoreError| match e {
+        StoreError::Busy(_) => {
+            ProviderError::Unavailable("the patient store is busy; try again shortly".into())
+        }
+        e => {
+            tracing::error!(error = %e, "reading a patient record failed");
+            ProviderError::Internal("the patient record could not be read".into())
+        }
+    };
+    let subject = match body.and_then(subject_id) {
+        Some(id) => read(PatientKey::Id(id)).await.map_err(unavailable)?,
+        None => None,
+    };
+    let token_patient = match &claims.requested_record {
+        RequestedRecord::Patient(nhs) => match &subject {
+            Some((patient, _)) if patient.nhs_number == *nhs => subject.clone(),
+            _ => read(PatientKey::Nhs(nhs)).await.map_err(unavailable)?,
+        },
+        _ => None,
+    };
+    Ok(NamedRecords {
+        token_patient,
+        subject,
+    })
 }
 
 /// The conditional-create header `If-None-Exist: identifier=system|value`.

@@ -6,7 +6,7 @@ use super::search_params::IdentifierParam;
 use crate::short;
 use crate::state::AppState;
 use gpc_domain::Region;
-use gpc_domain::reference::Organisation;
+use gpc_domain::reference::{Organisation, Patient, PatientKey, PatientRecord};
 use gpc_domain::systems::IdSystem;
 use gpc_domain::{NhsNumber, ProviderError};
 
@@ -21,34 +21,59 @@ pub fn patient_search_nhs(param: &IdentifierParam) -> Result<NhsNumber, Provider
     NhsNumber::parse(&param.value).map_err(|e| ProviderError::InvalidNhsNumber(e.to_string()))
 }
 
-pub fn search_patient(
+pub async fn search_patient(
     state: &AppState,
     region: &Region,
     tenant: &Organisation,
     nhs: &NhsNumber,
-) -> FhirReply {
-    let found = region
-        .record_by_nhs(&tenant.ods, nhs)
+) -> Result<FhirReply, ProviderError> {
+    let found = read_record(state, tenant, PatientKey::Nhs(nhs))
+        .await?
         .filter(|(p, _)| p.deceased.is_none())
-        .map(|(p, _)| resources::patient(p, region));
-    FhirReply::ok(resources::searchset(
+        .map(|(p, _)| resources::patient(&p, region));
+    Ok(FhirReply::ok(resources::searchset(
         &state.provider_root(tenant.ods.as_str()),
         found.into_iter().collect(),
-    ))
+    )))
 }
 
-pub fn read_patient(
+pub async fn read_patient(
+    state: &AppState,
     region: &Region,
     tenant: &Organisation,
     id: &str,
 ) -> Result<FhirReply, ProviderError> {
-    let (patient, _) = region.record(&tenant.ods, id).ok_or_else(|| {
-        ProviderError::PatientNotFound(format!(
-            "no Patient with id {} on this system",
-            short(id, 64)
-        ))
-    })?;
-    Ok(FhirReply::ok(resources::patient(patient, region)).with_etag(resources::REFERENCE_VERSION))
+    let (patient, _) = read_record(state, tenant, PatientKey::Id(id))
+        .await?
+        .ok_or_else(|| {
+            ProviderError::PatientNotFound(format!(
+                "no Patient with id {} on this system",
+                short(id, 64)
+            ))
+        })?;
+    Ok(FhirReply::ok(resources::patient(&patient, region)).with_etag(resources::REFERENCE_VERSION))
+}
+
+/// The tenant's record of a patient, from the store (patients are not held
+/// in memory: `gpc_domain::region`).
+async fn read_record(
+    state: &AppState,
+    tenant: &Organisation,
+    key: PatientKey<'_>,
+) -> Result<Option<(Patient, PatientRecord)>, ProviderError> {
+    state
+        .store
+        .patient_record(&tenant.ods, key)
+        .await
+        .map_err(|e| match e {
+            gpc_store::StoreError::Busy(_) => {
+                ProviderError::Unavailable("the patient store is busy; try again shortly".into())
+            }
+            e => {
+                tracing::error!(error = %e, "reading a patient record failed");
+                ProviderError::Internal("the patient record could not be read".into())
+            }
+        })
 }
 
 pub fn search_organization(

@@ -240,7 +240,8 @@ async fn process(
                 &other,
                 query,
                 content_types,
-            )?;
+            )
+            .await?;
             Ok((reply, false))
         }
     }
@@ -302,7 +303,7 @@ fn body_format(headers: &HeaderMap) -> Result<Option<Format>, ProviderError> {
     }
 }
 
-fn lookup(
+async fn lookup(
     state: &AppState,
     region: &gpc_domain::Region,
     tenant: &Organisation,
@@ -319,7 +320,7 @@ fn lookup(
             let nhs = lookups::patient_search_nhs(&param)?;
             claims.check_for(interaction, provider_ods, Some(&nhs))?;
             format?;
-            Ok(lookups::search_patient(state, region, tenant, &nhs))
+            lookups::search_patient(state, region, tenant, &nhs).await
         }
         Operation::SearchOrganization | Operation::SearchPractitioner => {
             claims.check_for(interaction, provider_ods, None)?;
@@ -341,7 +342,9 @@ fn lookup(
                     tenant,
                     format,
                 ))),
-                Operation::ReadPatient(id) => lookups::read_patient(region, tenant, id),
+                Operation::ReadPatient(id) => {
+                    lookups::read_patient(state, region, tenant, id).await
+                }
                 Operation::ReadOrganization(id) => lookups::read_organization(region, id),
                 Operation::ReadPractitioner(id) => lookups::read_practitioner(region, id),
                 Operation::SearchPatient

@@ -5,7 +5,7 @@
 
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::lifecycle::{InboxView, TaskChange, TimelineEntry};
-use gpc_domain::reference::ReferenceData;
+use gpc_domain::reference::{Patient, PatientKey, PatientRecord, ReferenceData};
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, ReceivedTask};
 use gpc_domain::updates::OutgoingUpdate;
 use gpc_domain::{Asid, OdsCode};
@@ -65,6 +65,30 @@ impl Store for FaultyStore {
 
     async fn upsert_reference(&self, data: &ReferenceData) -> Result<(), StoreError> {
         self.inner.upsert_reference(data).await
+    }
+
+    async fn reference_index(&self) -> Result<ReferenceData, StoreError> {
+        self.inner.reference_index().await
+    }
+
+    async fn reference_version(&self) -> Result<i64, StoreError> {
+        self.inner.reference_version().await
+    }
+
+    async fn reference_counts(&self) -> Result<[u64; 5], StoreError> {
+        self.inner.reference_counts().await
+    }
+
+    async fn patient(&self, nhs: &gpc_domain::NhsNumber) -> Result<Option<Patient>, StoreError> {
+        self.inner.patient(nhs).await
+    }
+
+    async fn patient_record(
+        &self,
+        holder: &OdsCode,
+        key: PatientKey<'_>,
+    ) -> Result<Option<(Patient, PatientRecord)>, StoreError> {
+        self.inner.patient_record(holder, key).await
     }
 
     async fn create_serialised(

@@ -4,10 +4,10 @@
 
 use super::connection::{corrupt, get, pg_err};
 use crate::StoreError;
-use crate::rows::reference::{self, KEEP, TABLES};
+use crate::rows::reference::{self, TABLES};
 use crate::rows::task::task_columns;
 use crate::rows::{Cell, RowReader, insert_statement};
-use gpc_domain::reference::ReferenceData;
+use gpc_domain::reference::{Patient, PatientRecord, ReferenceData};
 use gpc_domain::task::ReceivedTask;
 use std::error::Error;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
@@ -128,7 +128,7 @@ pub(super) async fn upsert_reference(
         let sql = insert_statement(
             table.name,
             table.columns,
-            Some((table.key, KEEP)),
+            Some((table.key, table.keep)),
             placeholder,
         );
         let next: i32 = client
@@ -148,6 +148,11 @@ pub(super) async fn upsert_reference(
                 .map_err(pg_err)?;
         }
     }
+    // Every instance polls this to reload (server `reference_follow`).
+    client
+        .execute(reference::BUMP_VERSION, &[])
+        .await
+        .map_err(pg_err)?;
     Ok(())
 }
 
@@ -159,6 +164,77 @@ async fn read_all<T>(
 ) -> Result<Vec<T>, StoreError> {
     let rows = client.query(sql, &[]).await.map_err(pg_err)?;
     rows.iter().map(decode).collect()
+}
+
+/// What a server keeps in memory (see the SQLite side's `read_reference_index`).
+pub(super) async fn read_reference_index(
+    client: &impl GenericClient,
+) -> Result<ReferenceData, StoreError> {
+    Ok(ReferenceData {
+        organisations: read_all(client, reference::ORGANISATIONS.select, |r| {
+            reference::decode_organisation(r)
+        })
+        .await?,
+        practitioners: read_all(client, reference::PRACTITIONERS.select, |r| {
+            reference::decode_practitioner(r)
+        })
+        .await?,
+        agreements: read_all(client, reference::AGREEMENTS.select, |r| {
+            reference::decode_agreement(r)
+        })
+        .await?,
+        ..ReferenceData::default()
+    })
+}
+
+pub(super) async fn reference_version(client: &impl GenericClient) -> Result<i64, StoreError> {
+    let row = client
+        .query_one(reference::READ_VERSION, &[])
+        .await
+        .map_err(pg_err)?;
+    get(&row, 0)
+}
+
+pub(super) async fn reference_counts(client: &impl GenericClient) -> Result<[u64; 5], StoreError> {
+    let row = client
+        .query_one(reference::COUNTS, &[])
+        .await
+        .map_err(pg_err)?;
+    let mut counts = [0u64; 5];
+    for (i, c) in counts.iter_mut().enumerate() {
+        let n: i64 = get(&row, i)?;
+        *c = n.unsigned_abs();
+    }
+    Ok(counts)
+}
+
+pub(super) async fn patient(
+    client: &impl GenericClient,
+    nhs: &str,
+) -> Result<Option<Patient>, StoreError> {
+    let rows = client
+        .query(&reference::patient_sql(placeholder), &[&nhs])
+        .await
+        .map_err(pg_err)?;
+    rows.first().map(reference::decode_patient).transpose()
+}
+
+pub(super) async fn patient_record(
+    client: &impl GenericClient,
+    holder: &str,
+    key: &str,
+    by_nhs: bool,
+) -> Result<Option<(Patient, PatientRecord)>, StoreError> {
+    let rows = client
+        .query(
+            &reference::patient_record_sql(by_nhs, placeholder),
+            &[&holder, &key],
+        )
+        .await
+        .map_err(pg_err)?;
+    rows.first()
+        .map(reference::decode_patient_record)
+        .transpose()
 }
 
 pub(super) async fn read_reference(

@@ -39,10 +39,10 @@ use connection::{from_ns, is_retryable, pg_err, pool_err, to_ns};
 use deadpool_postgres::Pool;
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::lifecycle::{InboxView, TaskChange, TimelineEntry};
-use gpc_domain::reference::ReferenceData;
+use gpc_domain::reference::{Patient, PatientKey, PatientRecord, ReferenceData};
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedEvent, ReceivedTask};
 use gpc_domain::updates::{OutgoingUpdate, Wire};
-use gpc_domain::{Asid, OdsCode};
+use gpc_domain::{Asid, NhsNumber, OdsCode};
 use jiff::Timestamp;
 use listener::Listener;
 use std::sync::LazyLock;
@@ -394,6 +394,39 @@ impl Store for PostgresStore {
     async fn reference_data(&self) -> Result<ReferenceData, StoreError> {
         let client = self.pool.get().await.map_err(pool_err)?;
         codec::read_reference(&**client).await
+    }
+
+    async fn reference_index(&self) -> Result<ReferenceData, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        codec::read_reference_index(&**client).await
+    }
+
+    async fn reference_version(&self) -> Result<i64, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        codec::reference_version(&**client).await
+    }
+
+    async fn reference_counts(&self) -> Result<[u64; 5], StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        codec::reference_counts(&**client).await
+    }
+
+    async fn patient(&self, nhs: &NhsNumber) -> Result<Option<Patient>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        codec::patient(&**client, &nhs.as_digits()).await
+    }
+
+    async fn patient_record(
+        &self,
+        holder: &OdsCode,
+        key: PatientKey<'_>,
+    ) -> Result<Option<(Patient, PatientRecord)>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let (key, by_nhs) = match key {
+            PatientKey::Id(id) => (id.to_owned(), false),
+            PatientKey::Nhs(nhs) => (nhs.as_digits(), true),
+        };
+        codec::patient_record(&**client, holder.as_str(), &key, by_nhs).await
     }
 
     async fn upsert_reference(&self, data: &ReferenceData) -> Result<(), StoreError> {

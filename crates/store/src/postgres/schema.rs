@@ -16,7 +16,7 @@ use tokio_postgres::Transaction;
 const MIGRATION_LOCK: i64 = 0x6770_635f_6d69_6772;
 
 /// The received-task store: entry `i` takes it from version `i` to `i + 1`.
-pub(crate) const STORE: &[&str] = &[STORE_V1, STORE_V2, STORE_V3, STORE_V4, STORE_V5];
+pub(crate) const STORE: &[&str] = &[STORE_V1, STORE_V2, STORE_V3, STORE_V4, STORE_V5, STORE_V6];
 
 /// The sender's outbox.
 pub(crate) const OUTBOX: &[&str] = &[OUTBOX_V1, OUTBOX_V2, OUTBOX_V3];
@@ -372,6 +372,19 @@ CREATE TABLE sent_timeline (
 );
 CREATE UNIQUE INDEX sent_timeline_update ON sent_timeline (update_id)
     WHERE update_id IS NOT NULL;
+"#;
+
+/// Region import (reference-data.md): as SQLite's V6.
+const STORE_V6: &str = r#"
+ALTER TABLE organisations ADD COLUMN status TEXT NOT NULL DEFAULT 'A';
+ALTER TABLE organisations ADD COLUMN sends TEXT;     -- interaction ids, space-separated; NULL = the default rule
+ALTER TABLE organisations ADD COLUMN receives TEXT;
+CREATE UNIQUE INDEX patients_nhs_number ON patients (nhs_number);
+CREATE TABLE reference_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version BIGINT NOT NULL
+);
+INSERT INTO reference_version (id, version) VALUES (1, 0);
 "#;
 
 /// Brings `component` up to the end of `migrations` inside `tx`, which the

@@ -5,11 +5,11 @@
 
 use super::{Cell, RowReader, corrupt};
 use crate::StoreError;
-use gpc_domain::Asid;
 use gpc_domain::reference::{
-    Address, Gender, Organisation, Patient, PatientRecord, Practitioner, ReferenceData,
-    RelationshipType, SharingAgreement,
+    Address, Gender, Organisation, OrganisationStatus, Party, Patient, PatientRecord, Practitioner,
+    ReferenceData, RelationshipType, SharingAgreement, SystemInteractions,
 };
+use gpc_domain::{Asid, Interaction};
 
 /// One reference table: its columns (`position` first), the natural key an
 /// upsert matches on, and the query that reads it back (every column but
@@ -18,11 +18,14 @@ pub(crate) struct Table {
     pub name: &'static str,
     pub columns: &'static [&'static str],
     pub key: &'static [&'static str],
+    /// Columns an upsert never changes: a row keeps its place, and an
+    /// organisation or patient found by its natural key keeps its FHIR id.
+    pub keep: &'static [&'static str],
     pub select: &'static str,
 }
 
-/// Columns an upsert never changes: a row keeps its place.
-pub(crate) const KEEP: &[&str] = &["position"];
+const KEEP_PLACE: &[&str] = &["position"];
+const KEEP_PLACE_AND_ID: &[&str] = &["position", "id"];
 
 pub(crate) const ORGANISATIONS: Table = Table {
     name: "organisations",
@@ -39,10 +42,15 @@ pub(crate) const ORGANISATIONS: Table = Table {
         "address_lines",
         "address_city",
         "address_postcode",
+        "status",
+        "sends",
+        "receives",
     ],
     key: &["ods"],
+    keep: KEEP_PLACE_AND_ID,
     select: "SELECT id, ods, name, care_setting, asid, receives_tasks, telephone, site_codes, \
-             address_lines, address_city, address_postcode FROM organisations ORDER BY position",
+             address_lines, address_city, address_postcode, status, sends, receives \
+             FROM organisations ORDER BY position",
 };
 
 pub(crate) const PATIENTS: Table = Table {
@@ -65,16 +73,26 @@ pub(crate) const PATIENTS: Table = Table {
         "sensitive",
         "deceased",
     ],
-    key: &["id"],
+    key: &["nhs_number"],
+    keep: KEEP_PLACE_AND_ID,
     select: "SELECT id, nhs_number, title, given, family, birth_date, gender, address_lines, \
              address_city, address_postcode, telephone, registered_practice, \
              verification_status, sensitive, deceased FROM patients ORDER BY position",
 };
 
+/// The columns of `PATIENTS.select`, for queries of one patient.
+pub(crate) const PATIENT_COLUMNS: &str = "p.id, p.nhs_number, p.title, p.given, p.family, \
+     p.birth_date, p.gender, p.address_lines, p.address_city, p.address_postcode, p.telephone, \
+     p.registered_practice, p.verification_status, p.sensitive, p.deceased";
+
+/// The columns of `RECORDS.select` after `PATIENT_COLUMNS`.
+pub(crate) const RECORD_COLUMNS: &str = "r.holder, r.patient_id, r.relationship, r.ended";
+
 pub(crate) const RECORDS: Table = Table {
     name: "patient_records",
     columns: &["position", "holder", "patient_id", "relationship", "ended"],
     key: &["holder", "patient_id"],
+    keep: KEEP_PLACE,
     select: "SELECT holder, patient_id, relationship, ended FROM patient_records \
              ORDER BY position",
 };
@@ -93,6 +111,7 @@ pub(crate) const PRACTITIONERS: Table = Table {
         "role_display",
     ],
     key: &["id"],
+    keep: KEEP_PLACE,
     select: "SELECT id, sds_user_id, title, given, family, organisation, role_code, \
              role_display FROM practitioners ORDER BY position",
 };
@@ -101,6 +120,7 @@ pub(crate) const AGREEMENTS: Table = Table {
     name: "sharing_agreements",
     columns: &["position", "sender", "receiver", "interaction"],
     key: &["sender", "receiver", "interaction"],
+    keep: KEEP_PLACE,
     select: "SELECT sender, receiver, interaction FROM sharing_agreements ORDER BY position",
 };
 
@@ -139,7 +159,25 @@ fn organisation_cells(o: &Organisation) -> Vec<Cell<'_>> {
         Cell::opt_list(a.map(|a| a.lines.as_slice())),
         Cell::opt_text(a.map(|a| a.city.as_str())),
         Cell::opt_text(a.map(|a| a.postcode.as_str())),
+        Cell::Text(o.status.code()),
+        o.interactions
+            .as_ref()
+            .map_or(Cell::Null, |i| Cell::Owned(interaction_list(&i.sends))),
+        o.interactions
+            .as_ref()
+            .map_or(Cell::Null, |i| Cell::Owned(interaction_list(&i.receives))),
     ]
+}
+
+/// Interaction ids hold no spaces, so a space-separated list is plain on both backends.
+fn interaction_list(list: &[Interaction]) -> String {
+    list.iter().map(|i| i.id()).collect::<Vec<_>>().join(" ")
+}
+
+fn parse_interactions(text: &str) -> Result<Vec<Interaction>, StoreError> {
+    text.split_whitespace()
+        .map(|id| Interaction::from_id(id).ok_or_else(|| corrupt("interaction id")))
+        .collect()
 }
 
 fn patient_cells(p: &Patient) -> Vec<Cell<'_>> {
@@ -216,6 +254,15 @@ pub(crate) fn decode_organisation(r: &impl RowReader) -> Result<Organisation, St
         telephone: r.string(6)?,
         site_codes: r.list(7)?,
         address,
+        status: OrganisationStatus::parse(r.str(11)?)
+            .ok_or_else(|| corrupt("organisation status"))?,
+        interactions: match (r.opt_str(12)?, r.opt_str(13)?) {
+            (Some(sends), Some(receives)) => Some(SystemInteractions {
+                sends: parse_interactions(sends)?,
+                receives: parse_interactions(receives)?,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -272,8 +319,74 @@ pub(crate) fn decode_practitioner(r: &impl RowReader) -> Result<Practitioner, St
 
 pub(crate) fn decode_agreement(r: &impl RowReader) -> Result<SharingAgreement, StoreError> {
     Ok(SharingAgreement {
-        sender: r.ods(0)?,
-        receiver: r.ods(1)?,
+        sender: Party::parse(r.str(0)?).ok_or_else(|| corrupt("agreement party"))?,
+        receiver: Party::parse(r.str(1)?).ok_or_else(|| corrupt("agreement party"))?,
         interaction: r.string(2)?,
     })
 }
+
+/// Reads the columns of a row from `offset` on, so that one decoder serves
+/// a table's own select and a join that puts another table first.
+pub(crate) struct Offset<'r, R>(pub &'r R, pub usize);
+
+impl<R: RowReader> RowReader for Offset<'_, R> {
+    fn str(&self, i: usize) -> Result<&str, StoreError> {
+        self.0.str(i + self.1)
+    }
+    fn opt_str(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        self.0.opt_str(i + self.1)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.0.int(i + self.1)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.0.opt_int(i + self.1)
+    }
+    fn bool(&self, i: usize) -> Result<bool, StoreError> {
+        self.0.bool(i + self.1)
+    }
+    fn list(&self, i: usize) -> Result<Vec<String>, StoreError> {
+        self.0.list(i + self.1)
+    }
+    fn opt_list(&self, i: usize) -> Result<Option<Vec<String>>, StoreError> {
+        self.0.opt_list(i + self.1)
+    }
+}
+
+/// Patient columns (15) then record columns (4), as `patient_record_sql` selects them.
+pub(crate) fn decode_patient_record(
+    r: &impl RowReader,
+) -> Result<(Patient, PatientRecord), StoreError> {
+    Ok((decode_patient(r)?, decode_record(&Offset(r, 15))?))
+}
+
+/// The record `holder` (placeholder 1) keeps of a patient, found by id or
+/// by NHS number (placeholder 2): each one indexed look-up.
+pub(crate) fn patient_record_sql(by_nhs: bool, placeholder: fn(usize) -> String) -> String {
+    let (one, two) = (placeholder(1), placeholder(2));
+    let which = match by_nhs {
+        true => format!("p.nhs_number = {two}"),
+        false => format!("p.id = {two}"),
+    };
+    format!(
+        "SELECT {PATIENT_COLUMNS}, {RECORD_COLUMNS} FROM patients p \
+         JOIN patient_records r ON r.patient_id = p.id AND r.holder = {one} WHERE {which}"
+    )
+}
+
+/// One patient by NHS number (placeholder 1).
+pub(crate) fn patient_sql(placeholder: fn(usize) -> String) -> String {
+    format!(
+        "SELECT {PATIENT_COLUMNS} FROM patients p WHERE p.nhs_number = {}",
+        placeholder(1)
+    )
+}
+
+pub(crate) const BUMP_VERSION: &str =
+    "UPDATE reference_version SET version = version + 1 WHERE id = 1";
+pub(crate) const READ_VERSION: &str = "SELECT version FROM reference_version WHERE id = 1";
+
+/// Rows per table, for `region show`.
+pub(crate) const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM organisations), \
+     (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM patient_records), \
+     (SELECT COUNT(*) FROM practitioners), (SELECT COUNT(*) FROM sharing_agreements)";

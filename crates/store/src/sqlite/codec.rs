@@ -5,11 +5,11 @@
 use super::db_err;
 use crate::StoreError;
 use crate::rows::audit::{self, audit_columns, ssp_audit_columns};
-use crate::rows::reference::{self, KEEP, TABLES};
+use crate::rows::reference::{self, TABLES};
 use crate::rows::task::{TaskRow, task_columns};
 use crate::rows::{Cell, RowReader, corrupt, insert_statement};
 use gpc_domain::audit::{AuditRecord, SspAuditRecord};
-use gpc_domain::reference::ReferenceData;
+use gpc_domain::reference::{Patient, PatientRecord, ReferenceData};
 use gpc_domain::task::ReceivedTask;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, Row, ToSql, params_from_iter};
@@ -132,7 +132,7 @@ pub(super) fn upsert_reference(conn: &Connection, data: &ReferenceData) -> Resul
         let sql = insert_statement(
             table.name,
             table.columns,
-            Some((table.key, KEEP)),
+            Some((table.key, table.keep)),
             placeholder,
         );
         let next: i64 = conn
@@ -149,6 +149,8 @@ pub(super) fn upsert_reference(conn: &Connection, data: &ReferenceData) -> Resul
                 .map_err(db_err)?;
         }
     }
+    // Running servers poll this to reload (server `reference_follow`).
+    conn.execute(reference::BUMP_VERSION, []).map_err(db_err)?;
     Ok(())
 }
 
@@ -165,6 +167,66 @@ fn read_all<T>(
         out.push(decode(row)?);
     }
     Ok(out)
+}
+
+/// What a server keeps in memory: organisations, practitioners and
+/// agreements; patients and records are read one at a time
+/// (`patient_record`), so that a million of them cost no memory.
+pub(super) fn read_reference_index(conn: &Connection) -> Result<ReferenceData, StoreError> {
+    Ok(ReferenceData {
+        organisations: read_all(conn, reference::ORGANISATIONS.select, |r| {
+            reference::decode_organisation(r)
+        })?,
+        practitioners: read_all(conn, reference::PRACTITIONERS.select, |r| {
+            reference::decode_practitioner(r)
+        })?,
+        agreements: read_all(conn, reference::AGREEMENTS.select, |r| {
+            reference::decode_agreement(r)
+        })?,
+        ..ReferenceData::default()
+    })
+}
+
+pub(super) fn reference_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.prepare_cached(reference::READ_VERSION)
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db_err)
+}
+
+pub(super) fn reference_counts(conn: &Connection) -> Result<[u64; 5], StoreError> {
+    let counts: [i64; 5] = conn
+        .query_row(reference::COUNTS, [], |r| {
+            Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+        })
+        .map_err(db_err)?;
+    Ok(counts.map(|c| c.unsigned_abs()))
+}
+
+pub(super) fn patient(conn: &Connection, nhs: &str) -> Result<Option<Patient>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&reference::patient_sql(placeholder))
+        .map_err(db_err)?;
+    let mut rows = stmt.query([nhs]).map_err(db_err)?;
+    rows.next()
+        .map_err(db_err)?
+        .map(reference::decode_patient)
+        .transpose()
+}
+
+pub(super) fn patient_record(
+    conn: &Connection,
+    holder: &str,
+    key: &str,
+    by_nhs: bool,
+) -> Result<Option<(Patient, PatientRecord)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&reference::patient_record_sql(by_nhs, placeholder))
+        .map_err(db_err)?;
+    let mut rows = stmt.query([holder, key]).map_err(db_err)?;
+    rows.next()
+        .map_err(db_err)?
+        .map(reference::decode_patient_record)
+        .transpose()
 }
 
 pub(super) fn read_reference(conn: &Connection) -> Result<ReferenceData, StoreError> {

@@ -20,10 +20,10 @@ use crate::sessions::{PendingSignIn, WebSession};
 use crate::{ChangeOutcome, CreateOutcome, Store, StoreError};
 use gpc_domain::audit::{AuditFilter, AuditRecord, SspAuditFilter, SspAuditRecord};
 use gpc_domain::lifecycle::{InboxView, TaskChange, TimelineEntry};
-use gpc_domain::reference::ReferenceData;
+use gpc_domain::reference::{Patient, PatientKey, PatientRecord, ReferenceData};
 use gpc_domain::task::{BusinessIdentifier, NewTask, ReceivedTask};
 use gpc_domain::updates::OutgoingUpdate;
-use gpc_domain::{Asid, OdsCode};
+use gpc_domain::{Asid, NhsNumber, OdsCode};
 use jiff::Timestamp;
 use readers::Readers;
 use rusqlite::{Connection, OpenFlags, Params, params, params_from_iter};
@@ -221,6 +221,37 @@ pub(crate) fn query_tasks(
 impl Store for SqliteStore {
     async fn reference_data(&self) -> Result<ReferenceData, StoreError> {
         self.read(codec::read_reference).await
+    }
+
+    async fn reference_index(&self) -> Result<ReferenceData, StoreError> {
+        self.read(codec::read_reference_index).await
+    }
+
+    async fn reference_version(&self) -> Result<i64, StoreError> {
+        self.read(codec::reference_version).await
+    }
+
+    async fn reference_counts(&self) -> Result<[u64; 5], StoreError> {
+        self.read(codec::reference_counts).await
+    }
+
+    async fn patient(&self, nhs: &NhsNumber) -> Result<Option<Patient>, StoreError> {
+        let nhs = nhs.as_digits();
+        self.read(move |c| codec::patient(c, &nhs)).await
+    }
+
+    async fn patient_record(
+        &self,
+        holder: &OdsCode,
+        key: PatientKey<'_>,
+    ) -> Result<Option<(Patient, PatientRecord)>, StoreError> {
+        let holder = holder.as_str().to_owned();
+        let (key, by_nhs) = match key {
+            PatientKey::Id(id) => (id.to_owned(), false),
+            PatientKey::Nhs(nhs) => (nhs.as_digits(), true),
+        };
+        self.read(move |c| codec::patient_record(c, &holder, &key, by_nhs))
+            .await
     }
 
     async fn upsert_reference(&self, data: &ReferenceData) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@ use crate::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Entry `i` takes the file from version `i` to version `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -244,6 +244,21 @@ CREATE TABLE pending_sign_ins (
     body        TEXT NOT NULL,
     expires_at  INTEGER NOT NULL
 );
+"#;
+
+/// Region import (reference-data.md): an organisation's ODS status and its
+/// registered interactions, patients keyed by NHS number, and a counter of
+/// reference-data writes that running servers poll to pick up an import.
+const V6: &str = r#"
+ALTER TABLE organisations ADD COLUMN status TEXT NOT NULL DEFAULT 'A';  -- ODS status code
+ALTER TABLE organisations ADD COLUMN sends TEXT;     -- interaction ids, space-separated; NULL = the default rule
+ALTER TABLE organisations ADD COLUMN receives TEXT;  -- likewise
+CREATE UNIQUE INDEX patients_nhs_number ON patients (nhs_number);
+CREATE TABLE reference_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT INTO reference_version (id, version) VALUES (1, 0);
 "#;
 
 /// Brings the file up to this binary's schema; returns the version it is at.

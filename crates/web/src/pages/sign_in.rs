@@ -48,11 +48,8 @@ fn organisations(region: &Region) -> Vec<&Organisation> {
 }
 
 fn users<'a>(region: &'a Region, ods: &'a str) -> impl Iterator<Item = &'a Practitioner> {
-    region
-        .data()
-        .practitioners
-        .iter()
-        .filter(move |p| p.organisation.as_str() == ods)
+    // Indexed: a national region has thousands of organisations to list.
+    region.practitioner_records_at(ods)
 }
 
 fn page<'a>(
