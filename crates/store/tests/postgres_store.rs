@@ -763,3 +763,35 @@ async fn a_create_failing_in_a_batch_fails_alone() {
         .get(0);
     assert_eq!(left, 0, "the failed create's key was taken back");
 }
+
+/// Every task of batches too large for one notification is announced on
+/// another instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_task_of_a_large_batch_is_announced_on_another_instance() {
+    let Some(db) = TestDatabase::create("group_commit_announce").await else {
+        return;
+    };
+    let a = PostgresStore::connect(db.url()).await.unwrap();
+    let b = PostgresStore::connect(db.url()).await.unwrap();
+    let mut on_b = b.received_events_ready().await.unwrap();
+    let tasks: Vec<_> = (0..300)
+        .map(|i| task(GPC001, HUB_ASID, &[&format!("announced-{i}")], at(i)))
+        .collect();
+    let lock = lock_the_keys(&db).await;
+    let queued: Vec<_> = tasks
+        .iter()
+        .map(|t| queue(a.create_task(t.clone(), audit_for(t, 201))))
+        .collect();
+    lock.batch_execute("COMMIT").await.unwrap();
+    for outcome in futures_util::future::join_all(queued).await {
+        assert!(outcome.unwrap().is_created());
+    }
+    let mut heard = std::collections::HashSet::new();
+    while heard.len() < tasks.len() {
+        let event = next(&mut on_b).await;
+        assert_eq!(event.tenant, ods(GPC001));
+        heard.insert(event.task_id);
+    }
+    let ids: std::collections::HashSet<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    assert_eq!(heard, ids);
+}

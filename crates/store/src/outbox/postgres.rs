@@ -82,12 +82,12 @@ fn sent_payload(from_ods: &OdsCode, task_id: &str) -> String {
     serde_json::json!([from_ods.as_str(), task_id]).to_string()
 }
 
-fn parse_sent(payload: &str) -> Option<SentEvent> {
+fn parse_sent(payload: &str) -> Option<Vec<SentEvent>> {
     let (from_ods, task_id): (String, String) = serde_json::from_str(payload).ok()?;
-    Some(SentEvent {
+    Some(vec![SentEvent {
         from_ods: OdsCode::parse(&from_ods)?,
         task_id,
-    })
+    }])
 }
 
 async fn notify(

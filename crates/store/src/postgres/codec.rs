@@ -10,6 +10,7 @@ use crate::rows::{Cell, RowReader, insert_statement};
 use gpc_domain::reference::{Patient, PatientRecord, ReferenceData};
 use gpc_domain::task::ReceivedTask;
 use std::error::Error;
+use std::sync::LazyLock;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{GenericClient, Row};
 
@@ -208,28 +209,38 @@ pub(super) async fn reference_counts(client: &impl GenericClient) -> Result<[u64
     Ok(counts)
 }
 
+// Prepared once per connection: every create and PDS retrieval reads a
+// patient, and an unprepared query is parsed and planned each time (the
+// parser was the largest part of PostgreSQL's profile under creates).
+static PATIENT_SQL: LazyLock<String> = LazyLock::new(|| reference::patient_sql(placeholder));
+static RECORD_BY_NHS_SQL: LazyLock<String> =
+    LazyLock::new(|| reference::patient_record_sql(true, placeholder));
+static RECORD_BY_ID_SQL: LazyLock<String> =
+    LazyLock::new(|| reference::patient_record_sql(false, placeholder));
+
 pub(super) async fn patient(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Client,
     nhs: &str,
 ) -> Result<Option<Patient>, StoreError> {
-    let rows = client
-        .query(&reference::patient_sql(placeholder), &[&nhs])
-        .await
-        .map_err(pg_err)?;
+    let statement = client.prepare_cached(&PATIENT_SQL).await.map_err(pg_err)?;
+    let rows = client.query(&statement, &[&nhs]).await.map_err(pg_err)?;
     rows.first().map(reference::decode_patient).transpose()
 }
 
 pub(super) async fn patient_record(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Client,
     holder: &str,
     key: &str,
     by_nhs: bool,
 ) -> Result<Option<(Patient, PatientRecord)>, StoreError> {
+    let sql: &str = if by_nhs {
+        &RECORD_BY_NHS_SQL
+    } else {
+        &RECORD_BY_ID_SQL
+    };
+    let statement = client.prepare_cached(sql).await.map_err(pg_err)?;
     let rows = client
-        .query(
-            &reference::patient_record_sql(by_nhs, placeholder),
-            &[&holder, &key],
-        )
+        .query(&statement, &[&holder, &key])
         .await
         .map_err(pg_err)?;
     rows.first()

@@ -23,7 +23,7 @@ const READY_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Listener<T> {
     channel: &'static str,
-    parse: fn(&str) -> Option<T>,
+    parse: fn(&str) -> Option<Vec<T>>,
     config: Config,
     /// The runtime the store was opened in: `subscribe` is not async and may
     /// be called from a thread outside it.
@@ -35,7 +35,7 @@ pub(crate) struct Listener<T> {
 
 impl<T: Clone + Send + 'static> Listener<T> {
     /// Must be called inside a Tokio runtime.
-    pub fn new(config: Config, channel: &'static str, parse: fn(&str) -> Option<T>) -> Self {
+    pub fn new(config: Config, channel: &'static str, parse: fn(&str) -> Option<Vec<T>>) -> Self {
         Self {
             channel,
             parse,
@@ -91,7 +91,7 @@ impl<T> Drop for Listener<T> {
 async fn listen<T: Clone + Send + 'static>(
     config: Config,
     channel: &'static str,
-    parse: fn(&str) -> Option<T>,
+    parse: fn(&str) -> Option<Vec<T>>,
     events: broadcast::Sender<T>,
     listening: watch::Sender<bool>,
 ) {
@@ -113,7 +113,7 @@ async fn listen<T: Clone + Send + 'static>(
 async fn listen_once<T: Clone + Send + 'static>(
     config: &Config,
     channel: &'static str,
-    parse: fn(&str) -> Option<T>,
+    parse: fn(&str) -> Option<Vec<T>>,
     events: &broadcast::Sender<T>,
     listening: &watch::Sender<bool>,
 ) -> Result<(), StoreError> {
@@ -127,7 +127,11 @@ async fn listen_once<T: Clone + Send + 'static>(
                 Some(Ok(AsyncMessage::Notification(n))) if n.channel() == channel => {
                     match parse(n.payload()) {
                         // No receiver yet is not an error.
-                        Some(event) => drop(events.send(event)),
+                        Some(batch) => {
+                            for event in batch {
+                                drop(events.send(event));
+                            }
+                        }
                         None => tracing::warn!(channel, "unreadable notification ignored"),
                     }
                 }

@@ -381,12 +381,43 @@ static FINISH_UPDATE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-fn parse_received(payload: &str) -> Option<ReceivedEvent> {
-    let (tenant, task_id): (String, String) = serde_json::from_str(payload).ok()?;
-    Some(ReceivedEvent {
-        tenant: OdsCode::parse(&tenant)?,
-        task_id,
-    })
+/// A notification names one task, `[tenant, id]`, or those of a batch,
+/// `[[tenant, id], ...]` (`received_batch_payloads`).
+fn parse_received(payload: &str) -> Option<Vec<ReceivedEvent>> {
+    let event = |(tenant, task_id): (String, String)| {
+        Some(ReceivedEvent {
+            tenant: OdsCode::parse(&tenant)?,
+            task_id,
+        })
+    };
+    if let Ok(one) = serde_json::from_str::<(String, String)>(payload) {
+        return Some(vec![event(one)?]);
+    }
+    let many: Vec<(String, String)> = serde_json::from_str(payload).ok()?;
+    many.into_iter().map(event).collect()
+}
+
+/// The payloads announcing the tasks `(tenant, id)` of one batch: as few
+/// as fit under PostgreSQL's 8,000-byte limit of a payload.
+fn received_batch_payloads<'a>(tasks: impl Iterator<Item = (&'a OdsCode, &'a str)>) -> Vec<String> {
+    const MAX_PAYLOAD: usize = 7_000;
+    let mut payloads = Vec::new();
+    let mut current: Vec<serde_json::Value> = Vec::new();
+    let mut size = 2;
+    for (tenant, id) in tasks {
+        let entry = serde_json::json!([tenant.as_str(), id]);
+        let len = entry.to_string().len() + 1;
+        if !current.is_empty() && size + len > MAX_PAYLOAD {
+            payloads.push(serde_json::Value::Array(std::mem::take(&mut current)).to_string());
+            size = 2;
+        }
+        size += len;
+        current.push(entry);
+    }
+    if !current.is_empty() {
+        payloads.push(serde_json::Value::Array(current).to_string());
+    }
+    payloads
 }
 
 #[async_trait::async_trait]
@@ -413,7 +444,7 @@ impl Store for PostgresStore {
 
     async fn patient(&self, nhs: &NhsNumber) -> Result<Option<Patient>, StoreError> {
         let client = self.pool.get().await.map_err(pool_err)?;
-        codec::patient(&**client, &nhs.as_digits()).await
+        codec::patient(&client, &nhs.as_digits()).await
     }
 
     async fn patient_record(
@@ -426,7 +457,7 @@ impl Store for PostgresStore {
             PatientKey::Id(id) => (id.to_owned(), false),
             PatientKey::Nhs(nhs) => (nhs.as_digits(), true),
         };
-        codec::patient_record(&**client, holder.as_str(), &key, by_nhs).await
+        codec::patient_record(&client, holder.as_str(), &key, by_nhs).await
     }
 
     async fn upsert_reference(&self, data: &ReferenceData) -> Result<(), StoreError> {
@@ -960,5 +991,34 @@ impl Store for PostgresStore {
 
     fn changed_events(&self) -> Option<broadcast::Receiver<ReceivedEvent>> {
         Some(self.changed.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_announced_in_payloads_under_the_limit_and_read_back_whole() {
+        let tenant = OdsCode::parse("GPC001").unwrap();
+        let ids: Vec<String> = (0..500)
+            .map(|i| format!("0190d5a4-7b1c-7e2a-9c3d-{i:012}"))
+            .collect();
+        let payloads = received_batch_payloads(ids.iter().map(|id| (&tenant, id.as_str())));
+        assert!(payloads.len() > 1, "500 tasks do not fit one payload");
+        assert!(payloads.iter().all(|p| p.len() < 8_000));
+        let read: Vec<String> = payloads
+            .iter()
+            .flat_map(|p| parse_received(p).expect("a readable payload"))
+            .map(|e| {
+                assert_eq!(e.tenant, tenant);
+                e.task_id
+            })
+            .collect();
+        assert_eq!(read, ids);
+        // One task, as a change announces it.
+        let one = parse_received(&received_payload(&tenant, "x")).unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(parse_received("[[\"not an ODS code!\", \"x\"]]").is_none());
     }
 }
