@@ -99,15 +99,30 @@ async fn claim_values_are_checked() {
         ),
         (
             "exp-iat 299",
-            Box::new(move |c| c["exp"] = json!(now + 299)),
+            // iat set too: the token's own iat is read from the clock when
+            // it is made, and a second may have passed since `now`.
+            Box::new(move |c| {
+                c["iat"] = json!(now);
+                c["exp"] = json!(now + 299);
+            }),
         ),
         (
             "exp-iat 301",
-            Box::new(move |c| c["exp"] = json!(now + 301)),
+            // iat set too: the token's own iat is read from the clock when
+            // it is made, and a second may have passed since `now`.
+            Box::new(move |c| {
+                c["iat"] = json!(now);
+                c["exp"] = json!(now + 301);
+            }),
         ),
         (
             "exp-iat negative",
-            Box::new(move |c| c["exp"] = json!(now - 300)),
+            // iat set too: the token's own iat is read from the clock when
+            // it is made, and a second may have passed since `now`.
+            Box::new(move |c| {
+                c["iat"] = json!(now);
+                c["exp"] = json!(now - 300);
+            }),
         ),
         (
             "iat future",
