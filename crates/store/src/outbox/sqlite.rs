@@ -626,15 +626,22 @@ impl Outbox for SqliteOutbox {
         };
         if schedule {
             let reported = Arc::clone(&self.reported);
-            let turn = self.run(move |conn| {
-                apply_reported(conn, &reported);
-                Ok(())
+            let conn = Arc::clone(&self.conn);
+            // A task of its own: other calls' changes wait for this turn,
+            // so the caller going away (its client hung up while the turn
+            // waited for the connection) must not cancel it. The turn
+            // answers every change it takes, this one included; it fails as
+            // a whole only when its thread could not run.
+            tokio::spawn(async move {
+                let queue = Arc::clone(&reported);
+                let turn = on(&conn, move |c| {
+                    apply_reported(c, &queue);
+                    Ok(())
+                });
+                if let Err(e) = turn.await {
+                    fail_waiting(&reported, &e);
+                }
             });
-            // The turn answers every change it takes, this one included;
-            // it fails as a whole only when its thread could not run.
-            if let Err(e) = turn.await {
-                fail_waiting(&self.reported, &e);
-            }
         }
         answer
             .await
@@ -794,6 +801,52 @@ impl Outbox for SqliteOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gpc_domain::lifecycle::{Actor, Party, TaskState};
+    use std::future::Future;
+
+    fn update() -> RemoteUpdate {
+        RemoteUpdate {
+            entry: TimelineEntry {
+                version: 2,
+                at: Timestamp::now(),
+                by: Actor {
+                    sds_user_id: "G13579135".into(),
+                    name: "Dr Nichole GILBERT".into(),
+                    role_code: "R0260".into(),
+                    role_display: "General Medical Practitioner".into(),
+                    organisation: OdsCode::parse("GPC001").unwrap(),
+                },
+                party: Party::Receiver,
+                state: TaskState::Accepted,
+                owner: None,
+                note: None,
+            },
+            received: None,
+        }
+    }
+
+    /// The call that schedules a writer turn may go away (its client hung
+    /// up) while the turn waits for the connection; the changes queued
+    /// behind it are still written and answered.
+    #[tokio::test]
+    async fn a_caller_gone_while_its_turn_waits_does_not_stall_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SqliteOutbox::open(dir.path()).unwrap();
+        let held = Arc::clone(&outbox.conn).lock_owned().await;
+        let update = update();
+        {
+            let mut first = Box::pin(outbox.apply_remote("no-such-task", &update));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(first.as_mut().poll(&mut cx).is_pending());
+            // Dropped here, its turn not yet run.
+        }
+        let second = outbox.apply_remote("no-such-task-either", &update);
+        drop(held);
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(60), second)
+            .await
+            .expect("the change behind a gone caller's turn is answered");
+        assert_eq!(answer.unwrap(), None, "no sent task has that id");
+    }
 
     /// An update finds its sent task by the provider's id, not by reading
     /// every task the organisation sent.
