@@ -248,14 +248,11 @@ pub(super) async fn patient_record(
         .transpose()
 }
 
+/// Everything: the index and the patients with their records.
 pub(super) async fn read_reference(
     client: &impl GenericClient,
 ) -> Result<ReferenceData, StoreError> {
     Ok(ReferenceData {
-        organisations: read_all(client, reference::ORGANISATIONS.select, |r| {
-            reference::decode_organisation(r)
-        })
-        .await?,
         patients: read_all(client, reference::PATIENTS.select, |r| {
             reference::decode_patient(r)
         })
@@ -264,13 +261,6 @@ pub(super) async fn read_reference(
             reference::decode_record(r)
         })
         .await?,
-        practitioners: read_all(client, reference::PRACTITIONERS.select, |r| {
-            reference::decode_practitioner(r)
-        })
-        .await?,
-        agreements: read_all(client, reference::AGREEMENTS.select, |r| {
-            reference::decode_agreement(r)
-        })
-        .await?,
+        ..read_reference_index(client).await?
     })
 }

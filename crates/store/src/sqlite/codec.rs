@@ -229,22 +229,15 @@ pub(super) fn patient_record(
         .transpose()
 }
 
+/// Everything: the index and the patients with their records.
 pub(super) fn read_reference(conn: &Connection) -> Result<ReferenceData, StoreError> {
     Ok(ReferenceData {
-        organisations: read_all(conn, reference::ORGANISATIONS.select, |r| {
-            reference::decode_organisation(r)
-        })?,
         patients: read_all(conn, reference::PATIENTS.select, |r| {
             reference::decode_patient(r)
         })?,
         records: read_all(conn, reference::RECORDS.select, |r| {
             reference::decode_record(r)
         })?,
-        practitioners: read_all(conn, reference::PRACTITIONERS.select, |r| {
-            reference::decode_practitioner(r)
-        })?,
-        agreements: read_all(conn, reference::AGREEMENTS.select, |r| {
-            reference::decode_agreement(r)
-        })?,
+        ..read_reference_index(conn)?
     })
 }
